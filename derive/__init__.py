@@ -1,0 +1,70 @@
+"""derive: the gradient of softmax cross-entropy, derived step by step for any number of classes.
+
+The pipeline runs one way: model -> rules -> derivations -> checked records -> renderers and
+code generator -> CLI, notebook and ``output/``.
+
+>>> import derive
+>>> d = derive.derivation("chain")
+>>> d.result
+-y[k] + q[k]
+>>> round(derive.evaluate(d.result, [1.0, 2.0, 0.5], [0.0, 1.0, 0.0], k=1), 4)
+-0.3714
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .derivations import names
+from .errors import (CheckError, DeriveError, InputError, RuleDoesNotApplyError,
+                     UnknownDerivationError, UnknownRuleError)
+from .records import Derivation, Step
+
+__all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "numpy_module",
+           "DeriveError", "CheckError", "InputError", "RuleDoesNotApplyError",
+           "UnknownDerivationError", "UnknownRuleError", "__version__"]
+
+
+def derivation(name: str) -> Derivation:
+    """The derivation ``name`` (see :func:`names`), with every step checked."""
+    from .check import checked
+    return checked(name)
+
+
+def evaluate(expr, z, y=None, k=None, **indices) -> float:
+    """The value of any expression of the model at logits ``z`` and targets ``y``.
+
+    ``K`` is ``len(z)``; sums are written out and ``q``, ``E`` expanded.  ``k`` (and any other
+    free index passed by name, such as ``i`` or ``c``) is a **0-based** position in the
+    arrays: the mathematical index, which runs over 1..K, is ``k + 1``.
+    """
+    import numpy as np
+
+    from . import model
+    from .check import concretize, numeric_value
+
+    logits = np.asarray(z, dtype=float)
+    if logits.ndim != 1 or logits.size == 0:
+        raise InputError("z must be a non-empty 1-D sequence of logits")
+    targets = np.zeros_like(logits) if y is None else np.asarray(y, dtype=float)
+    if targets.shape != logits.shape:
+        raise InputError(f"y has {targets.size} entries but z has {logits.size}")
+    if k is not None:
+        indices["k"] = k
+    values = {}
+    for name, position in indices.items():
+        symbol = next((s for s in model.INDICES if s.name == name), None)
+        if symbol is None:
+            raise InputError(f"unknown index {name!r}")
+        if not 0 <= int(position) < logits.size:
+            raise InputError(f"index {name}={position} is out of range 0..{logits.size - 1}")
+        values[symbol] = int(position) + 1
+    missing = model.free_indices(expr) - set(values)
+    if missing:
+        raise InputError(f"the expression needs a value for index {', '.join(sorted(map(str, missing)))}")
+    return numeric_value(concretize(expr, logits.size, values), logits, targets)
+
+
+def numpy_module():
+    """The generated NumPy implementation, compiled in memory from the derived results."""
+    from .codegen import load_module
+    return load_module()

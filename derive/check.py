@@ -1,0 +1,251 @@
+"""Stage 4 of the pipeline: the checker.
+
+Every step of a derivation is proved equal to the one before it (or, where the left-hand side
+changes, to that left-hand side by its definition):
+
+* symbolically, where SymPy manages: the difference, with derivatives kept as they are and
+  ``Σ_{i≠k}`` written as a full sum less one term, simplifies to 0;
+* always numerically, for K = 2..6: the step is made concrete (sums unrolled, ``q`` and ``E``
+  expanded, derivatives evaluated exactly by SymPy) and evaluated at random logits and at random
+  targets that satisfy exactly the facts in force at that step.
+
+A step that fails raises :class:`CheckError` naming the derivation, the step and the rule.  The
+result must also be proved symbolically equal to the derivation's goal.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, KroneckerDelta, S, Sum, Symbol, simplify, srepr
+
+from .errors import CheckError
+from .model import (free_indices, c, i, ONE_HOT, PROBABILITY, E, K, SumExcept, cross_entropy, expand_abbreviations,
+                    is_abbreviation, y, z)
+from .records import Derivation, Step
+
+SIZES = range(2, 7)        # K = 2..6
+ASSIGNMENTS = 2            # index assignments per K: all indices equal, then drawn freely
+SAMPLES = 2                # random (z, y) per assignment
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class StepReport:
+    number: int            # 1-based, as printed
+    rule: str
+    symbolic: bool         # proved by simplification for symbolic K
+    numeric: int           # number of numeric comparisons that passed
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    steps: tuple[StepReport, ...]
+    goal: Expr
+
+    @property
+    def symbolic(self) -> int:
+        return sum(s.symbolic for s in self.steps)
+
+
+# ---- making a step concrete --------------------------------------------------------------------
+
+def _unroll(expr: Expr) -> Expr:
+    """Write out every sum over a concrete range, innermost first, without evaluating the rest."""
+    expr = expr.replace(lambda e: isinstance(e, SumExcept), lambda e: e.as_sum())
+
+    def unroll_one(s: Sum) -> Expr:
+        (index, lo, hi), = s.limits
+        return Add(*(s.function.subs(index, n) for n in range(int(lo), int(hi) + 1)))
+
+    while expr.has(Sum):
+        expr = expr.replace(lambda e: isinstance(e, Sum), unroll_one)
+    return expr
+
+
+def concretize(expr: Expr, size: int, indices: dict[Symbol, int]) -> Expr:
+    """``expr`` at ``K = size`` with the given index values: only ``z_n`` and ``y_n`` remain."""
+    values = {K: Integer(size), **{s: Integer(v) for s, v in indices.items()}}
+    expr = _unroll(expr.xreplace({E: cross_entropy()}).subs(values))
+    # A derivative with respect to q_n is taken with q_n as a variable, before q_n is expanded.
+    expr = expr.replace(lambda e: isinstance(e, Derivative) and all(map(is_abbreviation, e.variables)),
+                        lambda e: e.doit())
+    expr = _unroll(expand_abbreviations(expr).subs(values))
+    expr = expr.doit()
+    leftover = [s for s in expr.free_symbols if not (isinstance(s, Indexed) and s.base in (z, y))
+                and s not in (z.label, y.label)]
+    if leftover:
+        raise CheckError(f"cannot evaluate {expr}: {leftover} left after making it concrete")
+    return expr
+
+
+def numeric_value(concrete: Expr, logits, targets) -> float:
+    subs = {z[n + 1]: Float(float(v)) for n, v in enumerate(logits)}
+    subs.update({y[n + 1]: Float(float(v)) for n, v in enumerate(targets)})
+    value = concrete.xreplace(subs).evalf()
+    try:
+        return float(value)
+    except TypeError:
+        raise CheckError(f"expression did not evaluate to a real number: {value}") from None
+
+
+# ---- sampling what the facts allow ------------------------------------------------------------
+
+def _free_indices(*exprs: Expr) -> list[Symbol]:
+    return sorted(set().union(*map(free_indices, exprs)), key=str)
+
+
+def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
+    first = int(rng.integers(1, size + 1))
+    out = [{s: first for s in names}]
+    for _ in range(ASSIGNMENTS - 1):
+        out.append({s: int(rng.integers(1, size + 1)) for s in names})
+    return out
+
+
+def sample_targets(facts, size: int, indices: dict[Symbol, int], rng) -> np.ndarray:
+    """Targets satisfying exactly ``facts``: arbitrary reals when there are none."""
+    if ONE_HOT in facts:
+        return np.eye(size)[indices[c] - 1]
+    if PROBABILITY in facts:
+        return rng.dirichlet(np.ones(size))
+    return rng.normal(size=size)
+
+
+# ---- symbolic comparison -----------------------------------------------------------------------
+
+def symbolically_equal(a: Expr, b: Expr, facts=frozenset()) -> bool:
+    """Whether ``a - b`` simplifies to 0 for symbolic K.
+
+    Each derivative is replaced by an opaque symbol first, so SymPy never differentiates
+    (it would take ``q_i`` to be independent of ``z_k``); ``E`` is unfolded everywhere and
+    ``q_n`` outside derivatives, which only uses their definitions.
+    """
+    difference = (a - b).xreplace({E: cross_entropy()})
+    difference = difference.xreplace({d: Dummy() for d in difference.atoms(Derivative)})
+    difference = expand_abbreviations(difference)
+    difference = difference.replace(lambda e: isinstance(e, SumExcept), lambda e: e.as_sum())
+    if PROBABILITY in facts:
+        difference = difference.subs(Sum(y[i], (i, 1, K)), 1)
+    if difference.expand() == 0:
+        return True
+    try:
+        return simplify(difference) == 0
+    except Exception:  # SymPy may give up on unusual expressions; the numeric check remains
+        return False
+
+
+# ---- the checker ---------------------------------------------------------------------------------
+
+def _reference(steps: tuple[Step, ...], n: int) -> Expr:
+    """What step ``n`` must equal: the last main step before it, or its own left-hand side."""
+    step = steps[n]
+    for prev in reversed(steps[:n]):
+        if not prev.aside:
+            return prev.expr if prev.lhs == step.lhs else step.lhs
+    return step.lhs
+
+
+def check(derivation: Derivation, seed: int = 0) -> Report:
+    """Prove every step of ``derivation``; raise :class:`CheckError` at the first that fails."""
+    rng = np.random.default_rng(seed)
+    cache: dict = {}
+
+    def concrete(expr, size, indices):
+        key = (expr, size, tuple(sorted(indices.items(), key=str)))
+        if key not in cache:
+            cache[key] = concretize(expr, size, indices)
+        return cache[key]
+
+    reports = []
+    for n, step in enumerate(derivation.steps):
+        before = _reference(derivation.steps, n)
+        where = f"derivation {derivation.name!r}, step {n + 1} ({step.rule})"
+        names = _free_indices(before, step.expr)
+        if ONE_HOT in step.facts:
+                    names = sorted(set(names) | {c}, key=str)
+        passed = 0
+        for size in SIZES:
+            for indices in _assignments(names, size, rng):
+                a, b = concrete(before, size, indices), concrete(step.expr, size, indices)
+                for _ in range(SAMPLES):
+                    logits = rng.normal(scale=2.0, size=size)
+                    targets = sample_targets(step.facts, size, indices, rng)
+                    va, vb = numeric_value(a, logits, targets), numeric_value(b, logits, targets)
+                    if not abs(va - vb) <= TOLERANCE * (1 + abs(va) + abs(vb)):
+                        raise CheckError(
+                            f"{where} does not hold: at K={size}, "
+                            f"{', '.join(f'{s}={v}' for s, v in indices.items()) or 'no free index'}, "
+                            f"logits={np.round(logits, 4).tolist()}, targets={np.round(targets, 4).tolist()} "
+                            f"the step before gives {va:.12g} and this step {vb:.12g}")
+                    passed += 1
+        reports.append(StepReport(n + 1, step.rule, symbolically_equal(before, step.expr, step.facts), passed))
+    if not symbolically_equal(derivation.result, derivation.goal, derivation.facts):
+        raise CheckError(f"derivation {derivation.name!r}: the result {derivation.result} "
+                         f"is not proved equal to the goal {derivation.goal}")
+    return Report(derivation.name, tuple(reports), derivation.goal)
+
+
+def fingerprint(derivation: Derivation) -> str:
+    """What a passed check depends on: the steps, the goal, the checker and the model."""
+    import sympy
+    digest = hashlib.sha256()
+    for part in (srepr(derivation.goal), repr(derivation.lemmas), sympy.__version__,
+                 Path(__file__).read_text(), (Path(__file__).parent / "model.py").read_text()):
+        digest.update(part.encode())
+    for step in derivation.steps:
+        digest.update(srepr((step.lhs, step.expr)).encode())
+        digest.update(repr((step.rules, sorted(f.name for f in step.facts), step.aside)).encode())
+    return digest.hexdigest()
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("DERIVE_CACHE_DIR") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "derive"
+    return Path(root) / "checked.txt"
+
+
+def _passed_before(key: str) -> bool:
+    try:
+        return key in _cache_file().read_text().split()
+    except OSError:
+        return False
+
+
+def _remember(key: str) -> None:
+    """Add ``key`` to the cache of passed checks (atomically; a cache that cannot be written
+    only means the check runs again next time)."""
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        known = path.read_text().split() if path.exists() else []
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checked-")
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(known[-200:] + [key]) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+@lru_cache(maxsize=None)
+def checked(name: str) -> Derivation:
+    """Build derivation ``name`` and its lemmas, check them, and return it.
+
+    A derivation whose fingerprint passed this checker before is not checked again, so
+    printing stays fast; ``derive check`` always checks from scratch.
+    """
+    from .derivations import build
+    derivation = build(name)
+    for lemma in derivation.lemmas:
+        checked(lemma)
+    key = fingerprint(derivation)
+    if not _passed_before(key):
+        check(derivation)
+        _remember(key)
+    return derivation

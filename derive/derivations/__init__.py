@@ -1,0 +1,32 @@
+"""Stage 3 of the pipeline: derivations, each a short script of rule applications.
+
+``build(name)`` runs the script and returns the unchecked record; ``derive.derivation(name)``
+also checks it.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Callable
+
+from ..errors import UnknownDerivationError
+from ..records import Derivation
+
+#: name -> (module, one-line description).  Modules are imported only when used.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "logsumexp": ("logsumexp", "∂E/∂z_k by rewriting the loss with log-sum-exp"),
+    "chain": ("chain", "∂E/∂z_k by the chain rule through the softmax Jacobian"),
+    "softmax-jacobian": ("jacobian", "∂q_i/∂z_k = q_i(δ_ik − q_k) by the quotient rule"),
+}
+
+
+def names() -> list[str]:
+    return list(CATALOGUE)
+
+
+def build(name: str) -> Derivation:
+    if name not in CATALOGUE:
+        raise UnknownDerivationError(
+            f"unknown derivation {name!r}; choose one of: {', '.join(CATALOGUE)}")
+    module = import_module(f".{CATALOGUE[name][0]}", __name__)
+    script: Callable[[], Derivation] = module.build
+    return script()

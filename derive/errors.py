@@ -1,0 +1,34 @@
+"""Errors of every stage of the pipeline, in one small hierarchy.
+
+The CLI turns any :class:`DeriveError` into one line on stderr and exit status 2.
+"""
+
+
+class DeriveError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnknownRuleError(DeriveError, KeyError):
+    """A derivation asked for a rule that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class RuleDoesNotApplyError(DeriveError):
+    """A rule was applied to an expression with no sub-expression it rewrites."""
+
+
+class CheckError(DeriveError):
+    """A step of a derivation is not equal to the step before it."""
+
+
+class UnknownDerivationError(DeriveError, KeyError):
+    """No derivation is registered under the requested name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InputError(DeriveError, ValueError):
+    """Numbers given by a user do not fit the model (shape, range, sign, value)."""

@@ -1,0 +1,149 @@
+"""Stage 1 of the pipeline: the model.
+
+Symbols for a symbolic number of classes ``K``, the logits ``z`` and targets ``y``, the softmax
+``q`` and the cross-entropy ``E``, and the facts a target may satisfy.  ``q_i`` and ``E`` are
+*abbreviations*: steps show them as they are, and :func:`expand_abbreviations` replaces them by
+their definitions when a step has to be evaluated.
+
+SymPy's range problem lives here and only here.  ``Sum(f, (i, 1, K))`` differentiated by SymPy
+gives Kronecker deltas and ``Piecewise((..., K >= k), (0, True))``; the rules never ask SymPy to
+differentiate a sum over a symbolic range, and the one fact they need about the free index, that
+``1 <= k <= K``, is stated by :data:`FREE_INDEX_RANGE` and used by the rules that collapse a delta
+or split a term off a sum (:class:`SumExcept` holds the remainder, ``Σ_{i≠k}``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sympy import (Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
+                   Tuple, exp, log, sympify)
+
+#: Number of classes: a positive integer, never a number.
+K = Symbol("K", integer=True, positive=True)
+#: Bound indices of sums, and the free class index ``k`` of the gradient.
+i = Symbol("i", integer=True, positive=True)
+j = Symbol("j", integer=True, positive=True)
+k = Symbol("k", integer=True, positive=True)
+#: Second free index (Hessian-like results) and the class of a one-hot target.
+l = Symbol("l", integer=True, positive=True)
+c = Symbol("c", integer=True, positive=True)
+_m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denominator over j
+
+#: Free indices and the range each one is known to lie in: 1 <= index <= K.
+FREE_INDEX_RANGE = "1 <= k <= K"
+INDICES = (i, j, k, l, c, _m)
+
+z = IndexedBase("z", real=True)   # logits
+y = IndexedBase("y", real=True)   # targets
+q = IndexedBase("q", positive=True)  # softmax of z: an abbreviation
+E = Symbol("E")                   # cross-entropy: an abbreviation
+
+
+def exp_sum(bound: Symbol = j) -> Sum:
+    """``Σ_{bound=1}^{K} e^{z_bound}``, the softmax denominator."""
+    return Sum(exp(z[bound]), (bound, 1, K))
+
+
+def softmax(index) -> Expr:
+    """``q_index = e^{z_index} / Σ_j e^{z_j}`` (the bound index avoids ``index``)."""
+    bound = _m if index == j else j
+    return exp(z[index]) / exp_sum(bound)
+
+
+def log_sum_exp() -> Expr:
+    """``log Σ_j e^{z_j}``."""
+    return log(exp_sum())
+
+
+def cross_entropy() -> Expr:
+    """``E = -Σ_i y_i log q_i``."""
+    return -Sum(y[i] * log(q[i]), (i, 1, K))
+
+
+class SumExcept(Expr):
+    """``Σ_{index≠skip, 1<=index<=K} function``: a sum with one term taken out.
+
+    ``doit`` gives the full sum less the term at ``skip``, which is right because ``skip``
+    lies in ``1..K`` (:data:`FREE_INDEX_RANGE`).
+    """
+
+    def __new__(cls, function, limits, skip):
+        return Expr.__new__(cls, sympify(function), Tuple(*limits), sympify(skip))
+
+    @property
+    def function(self) -> Expr:
+        return self.args[0]
+
+    @property
+    def limits(self) -> Tuple:
+        return self.args[1]
+
+    @property
+    def index(self) -> Symbol:
+        return self.args[1][0]
+
+    @property
+    def skip(self) -> Expr:
+        return self.args[2]
+
+    @property
+    def free_symbols(self):
+        return Sum(self.function, tuple(self.limits)).free_symbols | self.skip.free_symbols
+
+    def as_sum(self) -> Expr:
+        return Sum(self.function, tuple(self.limits)) - self.function.subs(self.index, self.skip)
+
+    def doit(self, **hints):
+        return self.as_sum().doit(**hints)
+
+    def _eval_is_extended_real(self):
+        return self.function.is_extended_real
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A property of the target that a step may use; the checker samples targets with it."""
+
+    name: str
+    statement: Eq
+    text: str
+
+
+PROBABILITY = Fact("probability", Eq(Sum(y[i], (i, 1, K)), 1),
+                   "y is a probability vector: its entries sum to 1")
+ONE_HOT = Fact("one-hot", Eq(y[i], KroneckerDelta(i, c)),
+               "y is one-hot at class c: y_c = 1 and every other entry is 0")
+
+
+def is_abbreviation(expr) -> bool:
+    """True for ``q_index`` and ``E``, which stand for longer expressions."""
+    return expr == E or (isinstance(expr, Indexed) and expr.base == q)
+
+
+def expand_abbreviations(expr: Expr) -> Expr:
+    """Replace ``E`` and every ``q_index`` by their definitions."""
+    expr = expr.xreplace({E: cross_entropy()})
+    return expr.replace(lambda e: isinstance(e, Indexed) and e.base == q,
+                        lambda e: softmax(e.indices[0]))
+
+
+def depends_on_logits(expr: Expr) -> bool:
+    """Whether ``expr`` varies with the logits (through ``z``, ``q`` or ``E``)."""
+    return expr.has(z) or expr.has(q) or expr.has(E)
+
+
+def is_logit(expr) -> bool:
+    return isinstance(expr, Indexed) and expr.base == z
+
+
+def free_indices(expr) -> set[Symbol]:
+    """The index symbols of ``expr`` that no sum binds (SymPy's ``free_symbols`` loses some
+    inside unevaluated derivatives)."""
+    if expr in INDICES:
+        return {expr}
+    if isinstance(expr, (Sum, SumExcept)):
+        (index, lo, hi) = expr.limits[0] if isinstance(expr, Sum) else expr.limits
+        inner = free_indices(expr.function) - {index}
+        extra = free_indices(expr.skip) if isinstance(expr, SumExcept) else set()
+        return inner | free_indices(lo) | free_indices(hi) | extra
+    return set().union(*(free_indices(a) for a in expr.args)) if expr.args else set()

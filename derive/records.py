@@ -1,0 +1,114 @@
+"""The records that flow through the pipeline: ``Step`` and ``Derivation``.
+
+Derivation scripts build them with :class:`Script`, one rule application at a time; the checker,
+the renderers and the code generator only read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sympy import Expr
+
+from . import rules
+from .model import Fact
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``lhs = expr``, obtained by ``rules`` from the line before.
+
+    ``facts`` are the facts about the target in force at this line.  An ``aside`` is a special
+    case shown on the way (for instance a one-hot target); the next step continues from the
+    last step that is not an aside.
+    """
+
+    lhs: Expr
+    expr: Expr
+    rules: tuple[str, ...]
+    facts: frozenset[Fact] = frozenset()
+    aside: bool = False
+
+    @property
+    def rule(self) -> str:
+        return ", ".join(self.rules)
+
+    @property
+    def title(self) -> str:
+        titles = dict.fromkeys(rules.get(r).title for r in self.rules)
+        return "; ".join(titles)
+
+    @property
+    def why(self) -> str:
+        return "; ".join(rules.get(r).why for r in self.rules)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A named derivation: its steps, its result and the closed form it must equal."""
+
+    name: str
+    title: str
+    description: str
+    goal: Expr
+    steps: tuple[Step, ...]
+    lemmas: tuple[str, ...] = ()
+
+    @property
+    def result(self) -> Expr:
+        return self.main_steps[-1].expr
+
+    @property
+    def main_steps(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if not s.aside)
+
+    @property
+    def facts(self) -> frozenset[Fact]:
+        return self.main_steps[-1].facts
+
+    def _repr_latex_(self) -> str:
+        from .render import latex
+        return "$" + latex.render_body(self) + "$"
+
+    def __str__(self) -> str:
+        from .render import text
+        return text.render(self)
+
+
+@dataclass
+class Script:
+    """Builds a derivation step by step, like a proof script."""
+
+    name: str
+    title: str
+    description: str
+    lhs: Expr
+    goal: Expr
+    lemmas: tuple[str, ...] = ()
+    steps: list[Step] = field(default_factory=list)
+
+    def _current(self) -> Step | None:
+        main = [s for s in self.steps if not s.aside]
+        return main[-1] if main else None
+
+    def step(self, *names: str, lhs: Expr | None = None, **params) -> "Script":
+        """Apply the rules ``names`` in turn to the current expression and record the result."""
+        self.steps.append(self._make(names, lhs, aside=False, params=params))
+        return self
+
+    def aside(self, *names: str, lhs: Expr | None = None, **params) -> "Script":
+        """Record a special case of the current expression without continuing from it."""
+        self.steps.append(self._make(names, lhs, aside=True, params=params))
+        return self
+
+    def _make(self, names, lhs, aside, params) -> Step:
+        current = self._current()
+        expr = current.expr if current else self.lhs
+        facts = set(current.facts) if current else set()
+        expr = rules.apply_together(names, expr, **params)
+        facts.update(rules.get(n).fact for n in names if rules.get(n).fact is not None)
+        new_lhs = lhs if lhs is not None else (current.lhs if current else self.lhs)
+        return Step(new_lhs, expr, tuple(names), frozenset(facts), aside)
+
+    def done(self) -> Derivation:
+        return Derivation(self.name, self.title, self.description, self.goal,
+                          tuple(self.steps), self.lemmas)

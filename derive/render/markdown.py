@@ -1,0 +1,30 @@
+"""Markdown renderer: a heading, a ``$$`` block with the steps, and the rules that justify them.
+
+The ``$$ \\begin{aligned} ... $$`` blocks render in Jupyter and on GitHub.
+"""
+from __future__ import annotations
+
+from .. import rules
+from ..records import Derivation
+from .latex import render_body
+
+
+def render(derivation: Derivation) -> str:
+    return render_many([derivation])
+
+
+def _section(d: Derivation) -> str:
+    out = [f"## {d.title} (`{d.name}`)", "", d.description, "",
+           "$$", render_body(d, "aligned"), "$$", "", "Steps:", ""]
+    for n, step in enumerate(d.steps, 1):
+        reasons = "; ".join(f"{rules.get(r).why} (`{r}`)" for r in step.rules)
+        aside = " (special case, not continued)" if step.aside else ""
+        out.append(f"{n}. {reasons}{aside}")
+    facts = sorted({f for s in d.steps for f in s.facts}, key=lambda f: f.name)
+    if facts:
+        out += ["", "Facts used: " + "; ".join(f.text for f in facts) + "."]
+    return "\n".join(out)
+
+
+def render_many(derivations: list[Derivation]) -> str:
+    return "\n\n".join(_section(d) for d in derivations) + "\n"

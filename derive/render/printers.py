@@ -1,0 +1,176 @@
+"""SymPy printers for the renderers: LaTeX and one-line Unicode text.
+
+They print what SymPy cannot know about this model: ``Σ_{i≠k}`` (:class:`SumExcept`), ∂ for
+every derivative, textbook order of factors (``y_i log q_i`` rather than ``log(q_i) y_i``),
+and ``z_k`` for indexed symbols.
+"""
+from __future__ import annotations
+
+from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Pow, Sum, Symbol,
+                   exp, fraction, log)
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from ..model import SumExcept, q, y, z
+
+_BASE_ORDER = {y: 0, q: 1, z: 2}
+
+
+def _factor_rank(factor) -> tuple[int, int]:
+    """Where a factor stands in a product: numbers, sums, y, q, z, δ, exp, log, (…), ∂."""
+    if isinstance(factor, Number):
+        return (0, 0)
+    if isinstance(factor, (Sum, SumExcept)):
+        return (1, 0)
+    if isinstance(factor, Indexed):
+        return (2, _BASE_ORDER.get(factor.base, 3))
+    if isinstance(factor, Symbol):
+        return (2, 4)
+    if isinstance(factor, KroneckerDelta):
+        return (3, 0)
+    if isinstance(factor, exp):
+        return (4, 0)
+    if isinstance(factor, log):
+        return (5, 0)
+    if isinstance(factor, Add):
+        return (6, 0)
+    if isinstance(factor, Derivative):
+        return (8, 0)
+    return (7, 0)
+
+
+def ordered_terms(expr: Add) -> list:
+    """The terms of ``expr`` in SymPy's order, but positive terms before negative ones."""
+    return sorted(expr.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+
+
+def ordered_factors(expr: Mul) -> list:
+    """The factors of ``expr`` in textbook order (stable within each kind)."""
+    return sorted(expr.as_ordered_factors(), key=_factor_rank)
+
+
+def _simple(expr) -> bool:
+    """An expression printed without parentheses after ∂ or log: z_k, q_i, E, log q_i, e^{z_i}."""
+    if isinstance(expr, (Indexed, Symbol)):
+        return True
+    return isinstance(expr, (log, exp)) and isinstance(expr.args[0], (Indexed, Symbol))
+
+
+class DeriveLatexPrinter(LatexPrinter):
+    """LaTeX for the steps: ∂ always, ``\\sum_{i≠k}``, ``y_{i} \\log q_{i}``."""
+
+    printmethod = "_derive_latex"
+
+    def __init__(self, settings=None):
+        super().__init__({"order": "none", **(settings or {})})
+
+    def _as_ordered_terms(self, expr, order=None):
+        return ordered_terms(expr)  # the "none" order is meant for factors only (_print_Mul)
+
+    def _print_Mul(self, expr):
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_negative:
+            return "- " + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
+        factors = ordered_factors(expr)
+        if len(factors) == 1:
+            return self._print(factors[0])
+        return super()._print_Mul(Mul(*factors, evaluate=False))
+
+    def _print_Indexed(self, expr):
+        return "%s_{%s}" % (self._print(expr.base), ",".join(map(self._print, expr.indices)))
+
+    def _print_log(self, expr, exp=None):
+        arg = expr.args[0]
+        inner = r"\log %s" % self._print(arg) if _simple(arg) else \
+            r"\log\left(%s\right)" % self._print(arg) if not isinstance(arg, Sum) else \
+            r"\log %s" % self._print(arg)
+        return inner if exp is None else r"\left(%s\right)^{%s}" % (inner, exp)
+
+    def _print_Derivative(self, expr):
+        wrt = "".join(r"\partial %s" % self._print(v) for v in expr.variables)
+        if _simple(expr.expr):
+            return r"\frac{\partial %s}{%s}" % (self._print(expr.expr), wrt)
+        return r"\frac{\partial}{%s} \left(%s\right)" % (wrt, self._print(expr.expr))
+
+    def _print_SumExcept(self, expr):
+        index, lo, hi = (self._print(a) for a in expr.limits)
+        tex = r"\sum_{\substack{%s=%s\\ %s \neq %s}}^{%s} " % (index, lo, index,
+                                                            self._print(expr.skip), hi)
+        body = self._print(expr.function)
+        return tex + (r"\left(%s\right)" % body if isinstance(expr.function, Add) else body)
+
+
+_SUBSCRIPT = str.maketrans("0123456789aeijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+
+
+class TextPrinter(StrPrinter):
+    """One-line Unicode for a terminal: ``-Σ[i=1..K] y_i·log(q_i)``, ``∂q_i/∂z_k``."""
+
+    printmethod = "_derive_text"
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _as_ordered_terms(self, expr, order=None):
+        return ordered_terms(expr)
+
+    def _print_Indexed(self, expr):
+        return "%s_%s" % (self._print(expr.base), "".join(map(self._print, expr.indices)))
+
+    def _print_Mul(self, expr):
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_negative:
+            return "-" + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
+        num, den = fraction(expr, exact=True)
+        factors = ordered_factors(num) if isinstance(num, Mul) else [num]
+        text = "·".join(self._factor(f) for f in factors)
+        if den == 1:
+            return text
+        if len(factors) > 1:
+            text = "(%s)" % text
+        return "%s/%s" % (text, self._factor(den, alone=True))
+
+    def _factor(self, f, alone=False):
+        """A factor of a product, in parentheses unless it is a single term."""
+        if isinstance(f, Add) or (isinstance(f, (Sum, SumExcept)) or alone and isinstance(f, Mul)):
+            return "(%s)" % self._print(f)
+        return self._print(f)
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == 2:
+            return "%s²" % (self._print(expr.base) if _simple(expr.base) else "(%s)" % self._print(expr.base))
+        if expr.exp == -1:
+            return "1/%s" % self._factor(expr.base, alone=True)
+        return super()._print_Pow(expr, rational)
+
+    def _print_exp(self, expr):
+        arg = expr.args[0]
+        return "e^%s" % (self._print(arg) if _simple(arg) else "(%s)" % self._print(arg))
+
+    def _print_KroneckerDelta(self, expr):
+        return "δ_%s%s" % tuple(map(self._print, expr.args))
+
+    def _print_Sum(self, expr):
+        (index, lo, hi), = expr.limits
+        return "Σ[%s=%s..%s] %s" % (index, lo, hi, self._sum_body(expr.function))
+
+    def _print_SumExcept(self, expr):
+        return "Σ[%s≠%s] %s" % (expr.index, self._print(expr.skip), self._sum_body(expr.function))
+
+    def _sum_body(self, function):
+        return "(%s)" % self._print(function) if isinstance(function, Add) else self._print(function)
+
+    def _print_Derivative(self, expr):
+        wrt = "".join("∂%s" % self._print(v) for v in expr.variables)
+        if _simple(expr.expr):
+            return "∂%s/%s" % (self._print(expr.expr), wrt)
+        return "∂/%s (%s)" % (wrt, self._print(expr.expr))
+
+
+def latex(expr, **settings) -> str:
+    return DeriveLatexPrinter(settings).doprint(expr)
+
+
+def text(expr) -> str:
+    return TextPrinter().doprint(expr)

@@ -1,0 +1,28 @@
+"""Plain-text renderer for a terminal: one line a step in Unicode, and the rule under it."""
+from __future__ import annotations
+
+from .. import rules
+from ..records import Derivation
+from .printers import text
+
+
+def render(derivation: Derivation) -> str:
+    return render_many([derivation])
+
+
+def _section(d: Derivation) -> str:
+    out = [f"{d.title} [{d.name}]", d.description, ""]
+    shown_lhs = None
+    for n, step in enumerate(d.steps, 1):
+        lhs = text(step.lhs)
+        if step.lhs == shown_lhs and not step.aside:
+            lhs = " " * len(lhs)
+        out.append(f"{n:>2}. {lhs} = {text(step.expr)}")
+        reasons = "; ".join(f"{rules.get(r).title} ({rules.get(r).why})" for r in step.rules)
+        out.append(f"      ↳ {'special case: ' if step.aside else ''}{reasons}")
+        shown_lhs = None if step.aside else step.lhs
+    return "\n".join(out)
+
+
+def render_many(derivations: list[Derivation]) -> str:
+    return "\n\n".join(_section(d) for d in derivations) + "\n"
