@@ -25,7 +25,7 @@ import numpy as np
 from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, KroneckerDelta, S, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
-from .model import (free_indices, c, i, ONE_HOT, PROBABILITY, E, K, SumExcept, cross_entropy, expand_abbreviations,
+from .model import (PARAMETERS, free_indices, c, i, ONE_HOT, PROBABILITY, E, K, SumExcept, cross_entropy, expand_abbreviations,
                     is_abbreviation, y, z)
 from .records import Derivation, Step
 
@@ -79,14 +79,15 @@ def concretize(expr: Expr, size: int, indices: dict[Symbol, int]) -> Expr:
     expr = _unroll(expand_abbreviations(expr).subs(values))
     expr = expr.doit()
     leftover = [s for s in expr.free_symbols if not (isinstance(s, Indexed) and s.base in (z, y))
-                and s not in (z.label, y.label)]
+                and s not in (z.label, y.label) and s not in PARAMETERS]
     if leftover:
         raise CheckError(f"cannot evaluate {expr}: {leftover} left after making it concrete")
     return expr
 
 
-def numeric_value(concrete: Expr, logits, targets) -> float:
-    subs = {z[n + 1]: Float(float(v)) for n, v in enumerate(logits)}
+def numeric_value(concrete: Expr, logits, targets, parameters=None) -> float:
+    subs = {p: Float(float(v)) for p, v in (parameters or {}).items()}
+    subs.update({z[n + 1]: Float(float(v)) for n, v in enumerate(logits)})
     subs.update({y[n + 1]: Float(float(v)) for n, v in enumerate(targets)})
     value = concrete.xreplace(subs).evalf()
     try:
@@ -177,7 +178,8 @@ def check(derivation: Derivation, seed: int = 0) -> Report:
                 for _ in range(SAMPLES):
                     logits = rng.normal(scale=2.0, size=size)
                     targets = sample_targets(step.facts, size, indices, rng)
-                    va, vb = numeric_value(a, logits, targets), numeric_value(b, logits, targets)
+                    params = {p: rng.normal(scale=3.0) for p in PARAMETERS}
+                    va, vb = (numeric_value(x, logits, targets, params) for x in (a, b))
                     if not abs(va - vb) <= TOLERANCE * (1 + abs(va) + abs(vb)):
                         raise CheckError(
                             f"{where} does not hold: at K={size}, "

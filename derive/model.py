@@ -29,6 +29,11 @@ l = Symbol("l", integer=True, positive=True)
 c = Symbol("c", integer=True, positive=True)
 _m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denominator over j
 
+#: A real shift of the logits: softmax(z - a) = softmax(z) for every real a.
+a = Symbol("a", real=True)
+#: Real parameters a step may contain; the checker draws them at random.
+PARAMETERS = (a,)
+
 #: Free indices and the range each one is known to lie in: 1 <= index <= K.
 FREE_INDEX_RANGE = "1 <= k <= K"
 INDICES = (i, j, k, l, c, _m)

@@ -67,7 +67,7 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         from .render import latex
-        return "$" + latex.render_body(self) + "$"
+        return "$$" + latex.render_body(self, "aligned") + "$$"
 
     def __str__(self) -> str:
         from .render import text

@@ -161,16 +161,32 @@ def _fold_q(expr):
     return Mul(*others, *folded, Pow(den.base, den.exp + pairs))
 
 
+@rule("shift-softmax", "shift invariance",
+      "multiply above and below by e^{-a}: e^{-a} e^{z_i} = e^{z_i - a} and "
+      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", tex="multiply above and below by $e^{-a}$")
+def _shift_softmax(expr, by):
+    if not isinstance(expr, Mul):
+        return None
+    exps = [f for f in expr.args if isinstance(f, exp) and is_logit(f.args[0])]
+    dens = [f for f in expr.args if isinstance(f, Pow) and _is_exp_sum(f.base) and f.exp == -1]
+    if len(exps) != 1 or len(dens) != 1 or len(expr.args) != 2:
+        return None
+    bound = dens[0].base.limits[0][0]
+    return exp(exps[0].args[0] - by) / Sum(exp(z[bound] - by), (bound, 1, dens[0].base.limits[0][2]))
+
+
 # ---- logarithms and sums ---------------------------------------------------------------------
 
-@rule("log-quotient", "log of a quotient", "log(a/b) = log a - log b, and log e^a = a for real a")
+@rule("log-quotient", "log of a quotient", "log(u/v) = log u - log v, and log e^u = u for real u")
 def _log_quotient(expr):
     if not isinstance(expr, log) or not isinstance(expr.args[0], Mul):
         return None
-    num, den = expr.args[0].as_numer_denom()
-    if den == 1:
+    factors = expr.args[0].args
+    den = [f.base ** -f.exp for f in factors if isinstance(f, Pow) and f.exp.is_negative]
+    num = [f for f in factors if not (isinstance(f, Pow) and f.exp.is_negative)]
+    if not den:
         return None
-    return log(num) - log(den)
+    return log(Mul(*num)) - log(Mul(*den))
 
 
 def _linear_terms(function, index):
@@ -246,6 +262,12 @@ def _off_diagonal(expr):
       whole=True)
 def _differentiate(expr, wrt):
     return Derivative(expr, wrt)
+
+
+@rule("log-both-sides", "take logarithms", "both sides are positive, so their logarithms are equal",
+      whole=True)
+def _log_both_sides(expr):
+    return log(expr)
 
 
 @rule("sum-rule", "sum rule", "the derivative of a sum is the sum of the derivatives")

@@ -16,6 +16,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "logsumexp": ("logsumexp", "∂E/∂z_k by rewriting the loss with log-sum-exp"),
     "chain": ("chain", "∂E/∂z_k by the chain rule through the softmax Jacobian"),
     "softmax-jacobian": ("jacobian", "∂q_i/∂z_k = q_i(δ_ik − q_k) by the quotient rule"),
+    "shift-invariance": ("shift", "softmax(z − a) = softmax(z), and log q_k through log-sum-exp"),
 }
 
 

@@ -1,0 +1,13 @@
+"""Shared test set-up: a private cache of passed checks, so every session checks afresh."""
+import os
+import tempfile
+
+import pytest
+
+os.environ["DERIVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="derive-test-cache-")
+
+
+@pytest.fixture(scope="session")
+def derivations():
+    import derive
+    return {name: derive.derivation(name) for name in derive.names()}

@@ -1,0 +1,84 @@
+"""Stage 2: every rule on a small input, with the expected rewrite written out by hand."""
+import pytest
+from sympy import Derivative, KroneckerDelta, Sum, exp, log
+
+from derive import rules
+from derive.errors import RuleDoesNotApplyError, UnknownRuleError
+from derive.model import E, K, SumExcept, a, c, i, j, k, q, y, z
+
+S = Sum(exp(z[j]), (j, 1, K))
+
+
+def D(f, x=z[k]):
+    return Derivative(f, x)
+
+
+CASES = [
+    ("definition-cross-entropy", E, -Sum(y[i] * log(q[i]), (i, 1, K)), {}),
+    ("definition-softmax", q[i], exp(z[i]) / S, {}),
+    ("fold-softmax", y[i] * exp(z[k]) / S, y[i] * q[k], {}),
+    ("fold-softmax", exp(z[i]) * exp(z[k]) / S**2, q[i] * q[k], {}),
+    ("shift-softmax", exp(z[k]) / S, exp(z[k] - a) / Sum(exp(z[j] - a), (j, 1, K)), {"by": a}),
+    ("log-quotient", log(exp(z[i]) / S), z[i] - log(S), {}),
+    ("sum-linearity", Sum(y[i] * (z[i] - log(S)), (i, 1, K)),
+     Sum(y[i] * z[i], (i, 1, K)) - log(S) * Sum(y[i], (i, 1, K)), {}),
+    ("sum-linearity", SumExcept(y[i] * q[k], (i, 1, K), k), q[k] * SumExcept(y[i], (i, 1, K), k), {}),
+    ("split-term", Sum(y[i] * z[i], (i, 1, K)), y[k] * z[k] + SumExcept(y[i] * z[i], (i, 1, K), k),
+     {"at": k}),
+    ("kronecker-collapse", Sum(y[i] * KroneckerDelta(i, k), (i, 1, K)), y[k], {}),
+    ("kronecker-off-diagonal", SumExcept(y[i] * (KroneckerDelta(i, k) - q[k]), (i, 1, K), k),
+     SumExcept(-y[i] * q[k], (i, 1, K), k), {}),
+    ("differentiate", E, D(E), {"wrt": z[k]}),
+    ("log-both-sides", q[k], log(q[k]), {}),
+    ("sum-rule", D(z[i] + log(S)), D(z[i]) + D(log(S)), {}),
+    ("sum-rule", D(S), Sum(D(exp(z[j])), (j, 1, K)), {}),
+    ("constant-factor", D(y[i] * log(q[i])), y[i] * D(log(q[i])), {}),
+    ("chain-rule", D(log(q[i])), Derivative(log(q[i]), q[i]) * D(q[i]), {}),
+    ("log-derivative", Derivative(log(q[i]), q[i]), 1 / q[i], {}),
+    ("log-derivative", D(log(S)), D(S) / S, {}),
+    ("exp-derivative", D(exp(z[j])), exp(z[j]) * D(z[j]), {}),
+    ("logit-derivative", D(z[j]), KroneckerDelta(j, k), {}),
+    ("quotient-rule", D(exp(z[i]) / S), (S * D(exp(z[i])) - exp(z[i]) * D(S)) / S**2, {}),
+    ("softmax-jacobian", D(q[i]), q[i] * (KroneckerDelta(i, k) - q[k]), {}),
+    ("probability-sum", q[k] * Sum(y[i], (i, 1, K)), q[k], {}),
+    ("probability-complement", SumExcept(y[i], (i, 1, K), k), 1 - y[k], {}),
+    ("one-hot-select", Sum(y[i] * z[i], (i, 1, K)), z[c], {}),
+    ("expand", -y[k] * (1 - q[k]) + q[k] * (1 - y[k]), q[k] - y[k], {}),
+    ("factor", q[i] * KroneckerDelta(i, k) - q[i] * q[k], q[i] * (KroneckerDelta(i, k) - q[k]), {}),
+]
+
+
+@pytest.mark.parametrize("name, before, after, params", CASES, ids=[c[0] for c in CASES])
+def test_rule_rewrites(name, before, after, params):
+    assert rules.apply(name, before, **params) == after
+
+
+def test_every_rule_is_tested_and_justified():
+    assert {c[0] for c in CASES} == set(rules.RULES)
+    for rule in rules.RULES.values():
+        assert rule.title and rule.why and "\n" not in rule.why
+
+
+def test_unknown_rule_is_a_named_error():
+    with pytest.raises(UnknownRuleError, match="unknown rule 'no-such-rule'"):
+        rules.apply("no-such-rule", q[k])
+
+
+def test_rule_that_matches_nothing_says_so():
+    with pytest.raises(RuleDoesNotApplyError, match="'chain-rule' does not apply"):
+        rules.apply("chain-rule", z[k])
+
+
+def test_rules_applied_together_until_nothing_changes():
+    expr = D(-Sum(y[i] * log(q[i]), (i, 1, K)))
+    out = rules.apply_together(("sum-rule", "constant-factor"), expr)
+    assert out == -Sum(y[i] * D(log(q[i])), (i, 1, K))
+
+
+def test_rules_applied_together_must_each_apply():
+    with pytest.raises(RuleDoesNotApplyError, match="quotient-rule"):
+        rules.apply_together(("sum-rule", "quotient-rule"), D(S))
+
+
+def test_constant_factor_keeps_logit_dependent_factors_inside():
+    assert rules.apply("constant-factor", D(y[i] * q[i] * z[i])) == y[i] * D(q[i] * z[i])
