@@ -6,9 +6,9 @@ code generator -> CLI, notebook and ``output/``.
 >>> import derive
 >>> d = derive.derivation("chain")
 >>> d.result
--y[k] + q[k]
+q[k] - y[k]
 >>> round(derive.evaluate(d.result, [1.0, 2.0, 0.5], [0.0, 1.0, 0.0], k=1), 4)
--0.3714
+-0.3715
 """
 from __future__ import annotations
 

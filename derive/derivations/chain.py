@@ -12,7 +12,8 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("chain", "Gradient of the cross-entropy by the chain rule",
-               "Differentiate E = -Σ_i y_i log q_i through q_i with the softmax Jacobian.",
+               "Differentiate the cross-entropy through the softmax outputs, by the chain rule "
+               "and the softmax Jacobian.",
                lhs=Derivative(E, z[k]), goal=q[k] - y[k], lemmas=("softmax-jacobian",))
     s.step("definition-cross-entropy")
     s.step("sum-rule", "constant-factor")

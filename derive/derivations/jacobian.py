@@ -10,7 +10,7 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("softmax-jacobian", "Jacobian of the softmax",
-               "Differentiate q_i = e^{z_i} / Σ_j e^{z_j} by the quotient rule.",
+               "Differentiate the softmax by the quotient rule.",
                lhs=Derivative(q[i], z[k]), goal=q[i] * (KroneckerDelta(i, k) - q[k]))
     s.step("definition-softmax")
     s.step("quotient-rule")

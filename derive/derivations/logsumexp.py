@@ -11,7 +11,7 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("logsumexp", "Gradient of the cross-entropy by log-sum-exp",
-               "Rewrite E = -Σ_i y_i log q_i with log-sum-exp, then differentiate it.",
+               "Rewrite the cross-entropy with log-sum-exp, then differentiate it term by term.",
                lhs=E, goal=q[k] - y[k])
     s.step("definition-cross-entropy")
     s.step("definition-softmax")

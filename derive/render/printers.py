@@ -77,6 +77,11 @@ class DeriveLatexPrinter(LatexPrinter):
             return self._print(factors[0])
         return super()._print_Mul(Mul(*factors, evaluate=False))
 
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        if isinstance(expr, SumExcept) and not last:
+            return True  # as SymPy does for Sum: Σ_{i≠k} y_i q_k would read as one sum
+        return super()._needs_mul_brackets(expr, first=first, last=last)
+
     def _print_Indexed(self, expr):
         return "%s_{%s}" % (self._print(expr.base), ",".join(map(self._print, expr.indices)))
 

@@ -1,0 +1,135 @@
+"""Front end: the CLI through main([...]), and its answers to bad input."""
+import subprocess
+import sys
+
+import pytest
+
+import derive
+from derive.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_latex_prints_every_derivation(capsys):
+    code, out, err = run(capsys, "latex")
+    assert code == 0 and err == ""
+    assert out.count(r"\begin{align*}") == len(derive.names())
+
+
+def test_latex_route_and_document(capsys):
+    code, out, _ = run(capsys, "latex", "--route", "chain", "--document")
+    assert code == 0
+    assert out.startswith(r"\documentclass") and out.rstrip().endswith(r"\end{document}")
+    assert out.count(r"\begin{align*}") == 1
+
+
+@pytest.mark.parametrize("fmt, marker", [("markdown", "$$"), ("text", "∂E/∂z_k")])
+def test_other_formats(capsys, fmt, marker):
+    code, out, _ = run(capsys, fmt, "--route", "logsumexp")
+    assert code == 0 and marker in out
+
+
+def test_check_reports_each_derivation(capsys):
+    code, out, _ = run(capsys, "check")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == len(derive.names())
+    assert lines[0].startswith("logsumexp: 13 steps checked")
+    assert lines[1].startswith("chain: 9 steps checked") and lines[1].endswith("q_k - y_k")
+
+
+def test_check_fails_with_exit_1(capsys, monkeypatch):
+    import dataclasses
+
+    from derive.derivations import build as real_build
+    from derive.model import q, y, k
+
+    def broken(name):
+        d = real_build(name)
+        steps = list(d.steps)
+        steps[-1] = dataclasses.replace(steps[-1], expr=q[k] + y[k])
+        return dataclasses.replace(d, steps=tuple(steps), goal=q[k] + y[k])
+
+    monkeypatch.setattr("derive.derivations.build", broken)
+    code, out, err = run(capsys, "check", "--route", "chain")
+    assert code == 1
+    assert err.startswith("derive: check failed: derivation 'chain', step 9 (expand) does not hold")
+    assert len(err.splitlines()) == 1
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == derive.names()
+
+
+def test_eval_worked_example_of_the_log_sum_exp_article(capsys):
+    code, out, _ = run(capsys, "eval", "--logits", "1", "2", "0.5", "--label", "1")
+    assert code == 0
+    assert out.splitlines() == ["softmax   0.2312 0.6285 0.1402",
+                                "loss      0.4644",
+                                "gradient  0.2312 -0.3715 0.1402"]
+
+
+def test_eval_worked_example_of_the_chain_rule_article(capsys):
+    code, out, _ = run(capsys, "eval", "--probs", "0.2", "0.6", "0.2", "--target", "1", "0", "0")
+    assert code == 0
+    assert "loss      1.6094" in out.splitlines()
+    assert "gradient  -0.8000 0.6000 0.2000" in out.splitlines()
+
+
+def test_eval_probability_target(capsys):
+    code, out, _ = run(capsys, "eval", "--logits", "0", "0", "--target", "0.5", "0.5", "--digits", "3")
+    assert code == 0 and "loss      0.693" in out and "gradient  0.000 0.000" in out
+
+
+BAD = [
+    (["eval", "--logits", "1", "abc", "--label", "0"], "invalid float value: 'abc'"),
+    (["eval", "--logits", "1", "2", "--label", "2"], "--label: 2 is out of range 0..1"),
+    (["eval", "--logits", "1", "2", "--label", "-1"], "--label: -1 is out of range 0..1"),
+    (["eval", "--logits", "1", "2", "--label", "x"], "invalid int value: 'x'"),
+    (["eval", "--logits", "1", "2", "--target", "1"], "--target has 1 values but there are 2 classes"),
+    (["eval", "--logits", "1", "2", "--target", "-0.5", "1.5"], "--target: probabilities must not be negative"),
+    (["eval", "--logits", "1", "2", "--target", "nan", "1"], "--target: nan is not allowed"),
+    (["eval", "--logits", "nan", "2", "--label", "0"], "--logits: nan is not allowed"),
+    (["eval", "--probs", "0.5", "0.6", "--label", "0"], "--probs: probabilities must sum to 1"),
+    (["eval", "--probs", "-0.5", "1.5", "--label", "0"], "--probs: probabilities must not be negative"),
+    (["eval", "--logits", "1", "2"], "one of the arguments --label --target is required"),
+    (["latex", "--route", "nope"], "argument --route: invalid choice: 'nope'"),
+    (["markdown", "--document"], "unrecognized arguments: --document"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(b[0]) or "nothing" for b in BAD])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("derive: error: ")
+    assert message in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"derive {derive.__version__}"
+
+
+def test_help(capsys):
+    for argv in (["--help"], ["eval", "--help"], ["build", "--help"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 0
+        assert "usage: derive" in capsys.readouterr().out
+
+
+def test_python_dash_m():
+    done = subprocess.run([sys.executable, "-m", "derive", "eval", "--logits", "1", "2", "0.5",
+                           "--label", "7"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "derive: error: --label: 7 is out of range 0..2\n"

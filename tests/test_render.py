@@ -1,0 +1,104 @@
+"""Stage 5: the renderers, against golden strings written out by hand."""
+import pytest
+
+import derive
+from derive.render import RENDERERS, render
+from derive.render.printers import latex, text
+from derive.errors import DeriveError
+from derive.model import SumExcept, K, i, k, q, y
+
+SHIFT_LATEX = r"""% Shift invariance of the softmax (shift-invariance)
+\begin{align*}
+q_{k} &= \frac{e^{z_{k}}}{\sum_{j=1}^{K} e^{z_{j}}} && \text{definition of softmax} \\
+ &= \frac{e^{z_{k} - a}}{\sum_{j=1}^{K} e^{z_{j} - a}} && \text{multiply above and below by $e^{-a}$} \\
+\log q_{k} &= \log\left(\frac{e^{z_{k} - a}}{\sum_{j=1}^{K} e^{z_{j} - a}}\right) && \text{take logarithms} \\
+ &= z_{k} - a - \log \sum_{j=1}^{K} e^{z_{j} - a} && \text{log of a quotient}
+\end{align*}
+"""
+
+CHAIN_LATEX_END = r""" &= \left(\sum_{\substack{i=1\\ i \neq k}}^{K} y_{i}\right) q_{k} - y_{k} \left(1 - q_{k}\right) && \text{$\delta_{ik} = 0$ for $i \neq k$; linearity of the sum} \\
+ &= q_{k} \left(1 - y_{k}\right) - y_{k} \left(1 - q_{k}\right) && \text{$\sum_{i \neq k} y_i = 1 - y_k$} \\
+ &= q_{k} - y_{k} && \text{algebra}
+\end{align*}
+"""
+
+CHAIN_LATEX_START = r"""% Gradient of the cross-entropy by the chain rule (chain)
+\begin{align*}
+\frac{\partial E}{\partial z_{k}} &= \frac{\partial}{\partial z_{k}} \left(- \sum_{i=1}^{K} y_{i} \log q_{i}\right) && \text{definition of $E$} \\
+ &= - \sum_{i=1}^{K} y_{i} \frac{\partial \log q_{i}}{\partial z_{k}} && \text{sum rule; constant factor} \\
+ &= - \sum_{i=1}^{K} y_{i} \frac{\partial \log q_{i}}{\partial q_{i}} \frac{\partial q_{i}}{\partial z_{k}} && \text{chain rule} \\
+"""
+
+JACOBIAN_TEXT_END = """ 6.           = q_i·δ_ik - q_i·q_k
+      ↳ definition of softmax (e^{z_i} / Σ_j e^{z_j} is q_i)
+ 7.           = q_i·(δ_ik - q_k)
+      ↳ algebra (take out the common factor)
+"""
+
+
+def test_latex_golden_shift_invariance(derivations):
+    assert render("latex", [derivations["shift-invariance"]]) == SHIFT_LATEX
+
+
+def test_latex_golden_chain(derivations):
+    out = render("latex", [derivations["chain"]])
+    assert out.startswith(CHAIN_LATEX_START)
+    assert out.endswith(CHAIN_LATEX_END)
+
+
+def test_text_golden_jacobian(derivations):
+    assert render("text", [derivations["softmax-jacobian"]]).endswith(JACOBIAN_TEXT_END)
+
+
+@pytest.mark.parametrize("name", derive.names())
+def test_latex_has_one_line_per_step_and_no_artefacts(derivations, name):
+    d = derivations[name]
+    out = render("latex", [d])
+    assert out.count(r"\\" + "\n") == len(d.steps) - 1
+    assert out.count("&&") == len(d.steps)
+    for artefact in ("Piecewise", r"\frac{d}{d", "K \\geq", "\\geq k", "{z}_", "\\begin{cases}"):
+        assert artefact not in out
+    assert r"\partial" in out or name == "shift-invariance"
+
+
+def test_document_uses_only_amsmath_and_amssymb_and_ascii(derivations):
+    out = render("latex", derivations.values(), document=True)
+    packages = [line for line in out.splitlines() if line.startswith(r"\usepackage")]
+    assert packages == [r"\usepackage{amsmath}", r"\usepackage{amssymb}"]
+    assert out.isascii()
+    assert out.count(r"\begin{align*}") == len(derivations)
+
+
+def test_markdown_blocks_and_reasons(derivations):
+    out = render("markdown", [derivations["chain"]])
+    assert out.startswith("## Gradient of the cross-entropy by the chain rule (`chain`)")
+    assert out.count("$$") == 2 and r"\begin{aligned}" in out
+    assert "(`softmax-jacobian`)" in out
+    assert "Facts used: y is a probability vector" in out
+
+
+def test_text_is_unicode_one_line_per_step(derivations):
+    out = render("text", [derivations["logsumexp"]])
+    assert "∂E/∂z_k" in out and "Σ[i=1..K]" in out
+    assert "13.         = q_k - y_k" in out
+    assert "special case: one-hot target" in out
+
+
+@pytest.mark.parametrize("expr, tex, txt", [
+    (SumExcept(y[i], (i, 1, K), k), r"\sum_{\substack{i=1\\ i \neq k}}^{K} y_{i}", "Σ[i≠k] y_i"),
+    (y[i] * q[k], "y_{i} q_{k}", "y_i·q_k"),
+    (-y[k] * (1 - q[k]), r"- y_{k} \left(1 - q_{k}\right)", "-y_k·(1 - q_k)"),
+    (q[k] - y[k], "q_{k} - y_{k}", "q_k - y_k"),
+])
+def test_printers(expr, tex, txt):
+    assert latex(expr) == tex
+    assert text(expr) == txt
+
+
+def test_unknown_format():
+    with pytest.raises(DeriveError, match="unknown format 'html'"):
+        render("html", [])
+
+
+def test_renderers_registry():
+    assert RENDERERS == ("latex", "markdown", "text")
