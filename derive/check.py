@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, KroneckerDelta, S, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
@@ -112,6 +111,7 @@ def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]
 
 def sample_targets(facts, size: int, indices: dict[Symbol, int], rng) -> np.ndarray:
     """Targets satisfying exactly ``facts``: arbitrary reals when there are none."""
+    import numpy as np
     if ONE_HOT in facts:
         return np.eye(size)[indices[c] - 1]
     if PROBABILITY in facts:
@@ -155,6 +155,7 @@ def _reference(steps: tuple[Step, ...], n: int) -> Expr:
 
 def check(derivation: Derivation, seed: int = 0) -> Report:
     """Prove every step of ``derivation``; raise :class:`CheckError` at the first that fails."""
+    import numpy as np  # only checking needs it; printing a checked derivation does not
     rng = np.random.default_rng(seed)
     cache: dict = {}
 

@@ -22,12 +22,12 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from sympy import (Derivative, Expr, Function, Indexed, KroneckerDelta, Mul, Sum, Symbol, cse,
-                   log, numbered_symbols)
+from sympy import (Add, Derivative, Expr, Function, Indexed, KroneckerDelta, Mul, Sum, Symbol, cse,
+                   exp, log, numbered_symbols)
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__
-from .model import E, PROBABILITY, a, i, k, q, y, z
+from .model import E, PROBABILITY, a, c, i, k, q, y, z
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -35,35 +35,46 @@ MODULE_NAME = "softmax_cross_entropy"
 
 
 class ClassSum(Function):
-    """Σ over the class axis of an array formula (kept as a reduction with keepdims)."""
+    """Σ over the class axis of an array formula (a reduction that keeps the axis)."""
+
+
+class AtLabel(Function):
+    """The entry of an array at each row's class label: ``x_c`` for a one-hot target at c."""
 
 
 # Array-level symbols: what each indexed object becomes once the class axis is implicit.
-Z, Y, Q, LOGQ, A, SHIFTED, DELTA = (Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ"))
+Z, Y, Q, LOGQ, A, SHIFTED, DELTA, ONEHOT = (
+    Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ", "onehot"))
 Q_ROW, Q_COL = Symbol("q_i"), Symbol("q_k")
 
+#: How each array symbol is spelled in the generated code.
 CODE_NAMES = {Z: "logits", Y: "target", Q: "probs", LOGQ: "log_probs", A: "shift",
               SHIFTED: "shifted", DELTA: "numpy.eye(probs.shape[-1], dtype=probs.dtype)",
               Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]"}
+_RANK = {"scalar": 0, "row": 1, "full": 2, "square": 3}
 
 
-def vectorize(expr: Expr, rows: Symbol | None = None) -> Expr:
+def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> Expr:
     """An indexed formula as an array formula along the class axis.
 
-    Every index stands for the class axis, except ``rows`` (for the Jacobian), which stands
-    for a second axis before it.  ``log q_n`` becomes the log-softmax array.
+    Every index stands for the class axis, except ``rows`` (the Jacobian's i), which stands for
+    a second axis before it.  ``log q_n`` becomes the log-softmax array.  With ``one_hot`` the
+    target is given by labels: ``y_k`` is the one-hot array and ``z_c`` the logit at the label.
     """
     def convert(e):
         if isinstance(e, Sum):
-            (index, lo, hi), = e.limits
             return ClassSum(convert(e.function))
         if isinstance(e, log) and isinstance(e.args[0], Indexed) and e.args[0].base == q:
             return LOGQ
         if isinstance(e, KroneckerDelta):
             return DELTA
         if isinstance(e, Indexed):
+            if e.indices[0] == c:
+                return AtLabel(convert(e.base[k]))
             if e.base == q and rows is not None:
                 return Q_ROW if e.indices[0] == rows else Q_COL
+            if e.base == y and one_hot:
+                return ONEHOT
             return {z: Z, y: Y, q: Q}[e.base]
         if e == a:
             return A
@@ -71,80 +82,227 @@ def vectorize(expr: Expr, rows: Symbol | None = None) -> Expr:
             return e
         return e.func(*map(convert, e.args))
 
-    return convert(expr).subs(Z - A, SHIFTED)
+    return convert(expr).subs({AtLabel(Z) - A: AtLabel(SHIFTED), Z - A: SHIFTED})
 
 
 class ArrayPrinter(NumPyPrinter):
-    """NumPy source for array formulas: class sums keep their axis, 0·log 0 is 0."""
+    """NumPy source for the leaves of array formulas (names and numbers)."""
 
     def _print_Symbol(self, expr):
         return CODE_NAMES.get(expr, expr.name)
 
-    def _print_ClassSum(self, expr):
-        return "numpy.sum(%s, axis=-1, keepdims=True)" % self._print(expr.args[0])
-
-    def _print_Mul(self, expr):
-        if Y in expr.args and LOGQ in expr.args:  # y log q with the convention 0·log 0 = 0
-            rest = Mul(*(f for f in expr.args if f not in (Y, LOGQ)))
-            term = "_xlogq(target, log_probs)"
-            return term if rest == 1 else "%s*%s" % (self.parenthesize(rest, 50), term)
-        return super()._print_Mul(expr)
-
 
 class _CommentPrinter(TextPrinter):
+    """Array formulas as the comments of generated lines."""
+
     def _print_ClassSum(self, expr):
         return "Σ_j %s" % self._factor(expr.args[0])
 
+    def _print_AtLabel(self, expr):
+        return "%s at the label" % self._factor(expr.args[0])
+
     def _print_Symbol(self, expr):
         return "(z - a)" if expr == SHIFTED else expr.name
+
+
+@dataclass
+class _Instruction:
+    name: str
+    call: str                 # "numpy.exp", "_take", ...
+    args: tuple[str, ...]
+    shape: str                # scalar, row, full or square
+    meaning: Expr             # what the value is, as an array formula
+    inplace: bool = True      # may write over a dead operand
+    extra: str = ""           # keyword arguments after the operands
+    out: str | None = None
+
+
+class _Lowering:
+    """Array formulas as one NumPy call a line, writing over arrays that are no longer needed.
+
+    Each operation of a formula gets its own line (three-address code); a line may reuse the
+    buffer of an operand that nothing later reads, so the generated code allocates about as
+    little as careful hand-written NumPy.
+    """
+
+    def __init__(self):
+        self.code: list[_Instruction] = []
+        self.names: dict[Expr, str] = {}
+        self.shapes: dict[str, str] = {"logits": "full", "target": "full", "shift": "row",
+                                       "labels": "row"}
+        self.meaning: dict[str, Expr] = {}
+        self.expansions: dict[Symbol, Expr] = {}  # name of a value -> what it is
+        self.fresh = numbered_symbols("t")
+        self.printer = ArrayPrinter()
+
+    def define(self, symbol: Symbol, expr: Expr, name: str | None = None) -> str:
+        name = name or self.printer.doprint(symbol)
+        self.names[symbol] = self.operand(expr, name)
+        self.expansions[symbol] = self.expansions.get(Symbol(self.names[symbol]), symbol)
+        return self.names[symbol]
+
+    def operand(self, e: Expr, name: str | None = None) -> str:
+        if e in self.names and name is None:
+            return self.names[e]  # computed before (also catches what cse leaves)
+        if e.is_Number:
+            return self.printer.doprint(e)
+        if isinstance(e, Symbol) and name is None:
+            code = self.printer.doprint(e)
+            self.shapes.setdefault(code, "square" if e in (DELTA, Q_ROW, Q_COL) else "full")
+            return code
+        self.names[e] = self._emit(e, name or str(next(self.fresh)))
+        return self.names[e]
+
+    def _emit(self, e: Expr, name: str) -> str:
+        if isinstance(e, Symbol):  # an output that is another array under a new name
+            return self._add(name, "", (self.operand(e),), e, inplace=False)
+        if isinstance(e, ClassSum):
+            inner = e.args[0]
+            if inner == Y * LOGQ:  # 0·log 0 = 0 for classes that are masked
+                return self._add(name, "_sum_xlogq", ("target", self.operand(LOGQ)), e,
+                                 shape="row", inplace=False)
+            return self._add(name, "numpy.sum", (self.operand(inner),), e, shape="row",
+                             inplace=False, extra="axis=-1, keepdims=True")
+        if isinstance(e, AtLabel):
+            return self._add(name, "_take", (self.operand(e.args[0]), "labels"), e, shape="row",
+                             inplace=False)
+        if isinstance(e, (exp, log)):
+            return self._add(name, f"numpy.{type(e).__name__}", (self.operand(e.args[0]),), e)
+        if e.is_Add:
+            return self._emit_add(e, name)
+        if e.is_Mul:
+            return self._emit_mul(e, name)
+        raise NotImplementedError(f"no NumPy lowering for {e}")
+
+    def _emit_add(self, e: Expr, name: str) -> str:
+        terms = sorted(e.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+        first, rest = terms[0], terms[1:]
+        acc = self.operand(first) if rest else None
+        for n, term in enumerate(rest):
+            last = n == len(rest) - 1
+            target = name if last else str(next(self.fresh))
+            partial = Add(*terms[:n + 2])
+            if -term == ONEHOT:
+                acc = self._add(target, "_subtract_one_hot", (acc, "labels"), partial)
+            elif term.could_extract_minus_sign():
+                acc = self._add(target, "numpy.subtract", (acc, self.operand(-term)), partial)
+            else:
+                acc = self._add(target, "numpy.add", (acc, self.operand(term)), partial)
+        return acc
+
+    def _emit_mul(self, e: Expr, name: str) -> str:
+        coeff, rest = e.as_coeff_Mul()
+        factors = Mul.make_args(rest)
+        num = [f for f in factors if not (f.is_Pow and f.exp == -1)]
+        den = [f.base for f in factors if f.is_Pow and f.exp == -1]
+        steps = [("numpy.multiply", f) for f in num[1:]] + [("numpy.divide", f) for f in den]
+        if coeff == -1:
+            steps.append(("numpy.negative", None))
+        elif coeff != 1:
+            steps.append(("numpy.multiply", coeff))
+        acc = self.operand(num[0]) if num else "1"
+        value = num[0] if num else 1
+        for n, (call, other) in enumerate(steps):
+            target = name if n == len(steps) - 1 else str(next(self.fresh))
+            value = -value if other is None else value * other if call.endswith("multiply") \
+                else value / other
+            args = (acc,) if other is None else (acc, self.operand(other))
+            acc = self._add(target, call, args, value)
+        return acc
+
+    def _add(self, name, call, args, meaning, shape=None, inplace=True, extra=""):
+        if shape is None:
+            shape = max((self.shapes.get(a, "scalar") for a in args), key=_RANK.get)
+        self.shapes[name] = shape
+        self.meaning[name] = meaning.xreplace(self.expansions)
+        self.expansions[Symbol(name)] = self.meaning[name]
+        self.code.append(_Instruction(name, call, tuple(args), shape, meaning, inplace, extra))
+        return name
+
+    def allocate(self, outputs: list[str]) -> None:
+        """Let each line write over an operand that no later line (nor the caller) reads."""
+        last_use: dict[str, int] = {}
+        for n, ins in enumerate(self.code):
+            for arg in ins.args:
+                last_use[arg] = n
+        for out in outputs:
+            last_use[out] = len(self.code)
+        owned: set[str] = set()
+        for n, ins in enumerate(self.code):
+            if ins.inplace and ins.call:
+                ins.out = next((arg for arg in ins.args if arg in owned and last_use[arg] == n
+                                and self.shapes[arg] == ins.shape), None)
+            if ins.call:  # a new array; an alias (no call) is not ours to overwrite
+                owned.add(ins.name)
+
+    def lines(self, formulas: dict[str, Expr]) -> list[str]:
+        comment = _CommentPrinter()
+        out = []
+        for ins in self.code:
+            args = ", ".join(ins.args + ((ins.extra,) if ins.extra else ()) +
+                             ((f"out={ins.out}",) if ins.out else ()))
+            code = f"{ins.call}({args})" if ins.call else args
+            what = formulas.get(ins.name) or comment.doprint(self.meaning[ins.name])
+            out.append(f"{ins.name} = {code}  # {what}")
+        return out
+
+
+def lines(outputs: list[tuple[Symbol, Expr]], returns: tuple[str, ...] | None = None,
+          rows: Symbol | None = None, one_hot: bool = False) -> list[str]:
+    """Source lines computing each output array, one NumPy call and one comment a line.
+
+    An output is an array symbol (``Q``, ``LOGQ`` or a new name) and the indexed formula it
+    implements; an output computed earlier stands for itself in later formulas.  ``returns``
+    names the arrays read after these lines (default: every output); the others may be
+    overwritten.  SymPy's ``cse`` finds the pieces the formulas share.
+    """
+    arrays = [vectorize(e, rows, one_hot) for _, e in outputs]
+    lowering = _Lowering()
+    if any(x.has(SHIFTED) for x in arrays):
+        lowering.define(SHIFTED, Z - A)
+    replacements, common = cse(arrays, symbols=numbered_symbols("s"), optimizations=None)
+    for symbol, value in replacements:
+        lowering.define(symbol, value, name=str(next(lowering.fresh)))
+    names = []
+    for (symbol, _), value in zip(outputs, common):
+        names.append(lowering.define(symbol, value))
+    lowering.allocate(list(returns) if returns is not None else names)
+    text = TextPrinter()
+    formulas = {name: f"{text.doprint(indexed)}" for name, (_, indexed) in zip(names, outputs)}
+    formulas[CODE_NAMES[SHIFTED]] = "z - a, where a = max_j z_j"
+    return lowering.lines(formulas)
 
 
 @dataclass(frozen=True)
 class Formulas:
     """The derived results the generated functions implement, as indexed expressions."""
 
-    probs: Expr
-    log_probs: Expr
-    loss: Expr
-    grad: Expr
-    jacobian: Expr
+    probs: Expr          # q_k = e^(z_k - a) / Σ_j e^(z_j - a)
+    log_probs: Expr      # log q_k = z_k - a - log Σ_j e^(z_j - a)
+    loss: Expr           # E = -Σ_i y_i log q_i
+    grad: Expr           # ∂E/∂z_k = (Σ_i y_i) q_k - y_k
+    jacobian: Expr       # ∂q_i/∂z_k = q_i (δ_ik - q_k)
+    loss_labels: Expr    # E for a one-hot target at c
+    grad_labels: Expr    # ∂E/∂z_k for a one-hot target at c
 
 
 def formulas() -> Formulas:
-    from . import derivation
+    """Read the formulas off the checked derivations; specialise them to one-hot targets with
+    the rule ``one-hot-select`` (Σ_i y_i f_i = f_c, Σ_i y_i = 1)."""
+    from . import derivation, rules
     shift, route, jac = (derivation(n) for n in ("shift-invariance", "logsumexp", "softmax-jacobian"))
-    probs = _last(shift, q[k])
+    probs, log_probs = _last(shift, q[k]), shift.result
     loss = _last(route, E, first=True)
     grad = _last(route, Derivative(E, z[k]), without=PROBABILITY)
-    return Formulas(probs, shift.result, loss, grad, jac.result)
+    loss_labels = rules.apply("one-hot-select", loss).subs(log(q[c]), log_probs.subs(k, c))
+    grad_labels = rules.apply("one-hot-select", grad)
+    return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels)
 
 
 def _last(d: Derivation, lhs, first=False, without=None) -> Expr:
     """The last (or first) main step of ``d`` with left-hand side ``lhs`` (and no fact ``without``)."""
     found = [s.expr for s in d.main_steps if s.lhs == lhs and without not in s.facts]
     return found[0] if first else found[-1]
-
-
-def lines(outputs: list[tuple[Symbol, Expr]], rows: Symbol | None = None) -> list[str]:
-    """Source lines computing each output array, sharing common pieces, one comment a line.
-
-    An output is an array symbol (``Q``, ``LOGQ`` or a new name) and the indexed formula it
-    implements; an output computed earlier stands for itself in later formulas.
-    """
-    printer, comment = ArrayPrinter(), _CommentPrinter()
-    arrays = [vectorize(e, rows) for _, e in outputs]
-    out = []
-    if any(x.has(SHIFTED) for x in arrays):
-        out.append("shifted = logits - shift  # z - a, where a = max_j z_j")
-    replacements, common = cse(arrays, symbols=numbered_symbols("t"), optimizations=None)
-    meaning: dict = {}
-    for symbol, value in replacements:
-        meaning[symbol] = value.xreplace(meaning)
-        out.append(f"{symbol} = {printer.doprint(value)}  # {comment.doprint(meaning[symbol])}")
-    for (name, indexed), value in zip(outputs, common):
-        out.append(f"{printer.doprint(name)} = {printer.doprint(value)}"
-                   f"  # {TextPrinter().doprint(indexed)}")
-    return out
 
 
 _HEADER = '''"""Softmax cross-entropy for NumPy: softmax, log-softmax, loss, gradient and Jacobian.
@@ -198,7 +356,7 @@ def _shift(logits):
 
 
 def _target(target, logits):
-    """The target as probabilities of the logits' shape, from labels or from probabilities."""
+    """``(labels, None)`` for integer class labels, ``(None, probabilities)`` otherwise."""
     array = numpy.asarray(target)
     classes = logits.shape[-1]
     if array.shape == logits.shape[:-1]:
@@ -206,30 +364,56 @@ def _target(target, logits):
             raise ValueError(f"target: class labels must be integers, not {{array.dtype}}")
         if array.size and (array.min() < 0 or array.max() >= classes):
             raise ValueError(f"target: class labels must lie in 0..{{classes - 1}}")
-        return (array[..., None] == numpy.arange(classes)).astype(logits.dtype)
+        return array[..., None].astype(numpy.intp, copy=False), None
     if array.shape == logits.shape:
         if array.dtype.kind not in "fiu":
             raise ValueError(f"target: probabilities must be real numbers, not {{array.dtype}}")
         array = numpy.asarray(array, dtype=logits.dtype)
-        if array.size:
+        if array.size and not _finite_and_not_negative(array):
             low, high = array.min(), array.max()
             if numpy.isnan(low) or numpy.isinf(low) or numpy.isinf(high):
                 raise ValueError("target: probabilities must be finite")
             if low < 0:
                 raise ValueError("target: probabilities must not be negative")
-        return array
+        return None, array
     raise ValueError(f"target of shape {{array.shape}} fits neither class labels of shape "
                      f"{{logits.shape[:-1]}} nor probabilities of shape {{logits.shape}}")
+
+
+def _finite_and_not_negative(array):
+    """One pass over the bit patterns: a set sign bit (negative, or -0.0, which the caller
+    looks at again) or an exponent of all ones (inf, NaN) makes the pattern at least inf's."""
+    unsigned = numpy.dtype(f"u{{array.itemsize}}")
+    return array.view(unsigned).max() < numpy.array(numpy.inf, array.dtype).view(unsigned)
+
+
+def _take(values, labels):
+    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    return numpy.take_along_axis(values, labels, axis=-1)
+
+
+def _subtract_one_hot(values, labels, out=None):
+    """values - y for the one-hot target y of the labels: 1 comes off each row at its label."""
+    if out is None:
+        out = values.copy()
+    numpy.put_along_axis(out, labels, numpy.take_along_axis(out, labels, axis=-1) - 1, axis=-1)
+    return out
+
+
+def _sum_xlogq(target, log_probs):
+    """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
+    total = numpy.einsum("...k,...k->...", target, log_probs)[..., None]
+    bad = numpy.isnan(total[..., 0])
+    if bad.any():  # only 0 · (-inf) or a NaN logit makes NaN: recompute those rows
+        rows = numpy.multiply(target[bad], log_probs[bad], out=numpy.zeros_like(log_probs[bad]),
+                              where=target[bad] != 0)
+        total[bad, 0] = rows.sum(axis=-1)
+    return total
 
 
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {{reduction!r}}")
-
-
-def _xlogq(target, log_probs):
-    """target * log_probs with 0 * log 0 = 0, so masked classes without mass cost nothing."""
-    return numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=target != 0)
 
 
 def _reduce(loss, reduction, out_dtype):
@@ -271,9 +455,12 @@ def cross_entropy(logits, target, reduction="none"):
     """
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+{cross_entropy_labels}
+        else:
 {cross_entropy}
     return _reduce(loss[..., 0], reduction, out_dtype)
 
@@ -284,9 +471,12 @@ def cross_entropy_grad(logits, target, reduction="none"):
     number of rows for reduction="mean"."""
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+{cross_entropy_grad_labels}
+        else:
 {cross_entropy_grad}
     return _scale(grad, reduction, out_dtype)
 
@@ -295,9 +485,12 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+{cross_entropy_with_grad_labels}
+        else:
 {cross_entropy_with_grad}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
@@ -317,16 +510,27 @@ def source() -> str:
     """The generated module's source: deterministic, the same bytes on every run."""
     f = formulas()
     loss, grad = Symbol("loss"), Symbol("grad")
-    bodies = {
-        "softmax": lines([(Q, f.probs)]),
-        "log_softmax": lines([(LOGQ, f.log_probs)]),
-        "cross_entropy": lines([(LOGQ, f.log_probs), (loss, f.loss)]),
-        "cross_entropy_grad": lines([(Q, f.probs), (grad, f.grad)]),
-        "cross_entropy_with_grad": lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.loss),
-                                          (grad, f.grad)]),
-        "softmax_jacobian": lines([(Q, f.probs), (Symbol("jacobian"), f.jacobian)], rows=i),
+    loss, grad, jacobian = Symbol("loss"), Symbol("grad"), Symbol("jacobian")
+    probability_target = {
+        "softmax": ([(Q, f.probs)], ("probs",)),
+        "log_softmax": ([(LOGQ, f.log_probs)], ("log_probs",)),
+        "cross_entropy": ([(LOGQ, f.log_probs), (loss, f.loss)], ("loss",)),
+        "cross_entropy_grad": ([(Q, f.probs), (grad, f.grad)], ("grad",)),
+        "cross_entropy_with_grad": ([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.loss),
+                                     (grad, f.grad)], ("loss", "grad")),
     }
-    indented = {name: "\n".join(" " * 8 + line for line in body) for name, body in bodies.items()}
+    one_hot_target = {
+        "cross_entropy_labels": ([(loss, f.loss_labels)], ("loss",)),
+        "cross_entropy_grad_labels": ([(Q, f.probs), (grad, f.grad_labels)], ("grad",)),
+        "cross_entropy_with_grad_labels": ([(Q, f.probs), (loss, f.loss_labels),
+                                            (grad, f.grad_labels)], ("loss", "grad")),
+    }
+    bodies = {name: lines(*spec) for name, spec in probability_target.items()}
+    bodies.update({name: lines(*spec, one_hot=True) for name, spec in one_hot_target.items()})
+    bodies["softmax_jacobian"] = lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
+                                       rows=i)
+    indented = {name: "\n".join(" " * (12 if name.startswith("cross") else 8) + line
+                                 for line in body) for name, body in bodies.items()}
     sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources())
     return _HEADER.format(version=__version__, sources=sources) + _SCAFFOLD.format(**indented)
 

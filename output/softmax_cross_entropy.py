@@ -51,7 +51,7 @@ def _shift(logits):
 
 
 def _target(target, logits):
-    """The target as probabilities of the logits' shape, from labels or from probabilities."""
+    """``(labels, None)`` for integer class labels, ``(None, probabilities)`` otherwise."""
     array = numpy.asarray(target)
     classes = logits.shape[-1]
     if array.shape == logits.shape[:-1]:
@@ -59,30 +59,56 @@ def _target(target, logits):
             raise ValueError(f"target: class labels must be integers, not {array.dtype}")
         if array.size and (array.min() < 0 or array.max() >= classes):
             raise ValueError(f"target: class labels must lie in 0..{classes - 1}")
-        return (array[..., None] == numpy.arange(classes)).astype(logits.dtype)
+        return array[..., None].astype(numpy.intp, copy=False), None
     if array.shape == logits.shape:
         if array.dtype.kind not in "fiu":
             raise ValueError(f"target: probabilities must be real numbers, not {array.dtype}")
         array = numpy.asarray(array, dtype=logits.dtype)
-        if array.size:
+        if array.size and not _finite_and_not_negative(array):
             low, high = array.min(), array.max()
             if numpy.isnan(low) or numpy.isinf(low) or numpy.isinf(high):
                 raise ValueError("target: probabilities must be finite")
             if low < 0:
                 raise ValueError("target: probabilities must not be negative")
-        return array
+        return None, array
     raise ValueError(f"target of shape {array.shape} fits neither class labels of shape "
                      f"{logits.shape[:-1]} nor probabilities of shape {logits.shape}")
+
+
+def _finite_and_not_negative(array):
+    """One pass over the bit patterns: a set sign bit (negative, or -0.0, which the caller
+    looks at again) or an exponent of all ones (inf, NaN) makes the pattern at least inf's."""
+    unsigned = numpy.dtype(f"u{array.itemsize}")
+    return array.view(unsigned).max() < numpy.array(numpy.inf, array.dtype).view(unsigned)
+
+
+def _take(values, labels):
+    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    return numpy.take_along_axis(values, labels, axis=-1)
+
+
+def _subtract_one_hot(values, labels, out=None):
+    """values - y for the one-hot target y of the labels: 1 comes off each row at its label."""
+    if out is None:
+        out = values.copy()
+    numpy.put_along_axis(out, labels, numpy.take_along_axis(out, labels, axis=-1) - 1, axis=-1)
+    return out
+
+
+def _sum_xlogq(target, log_probs):
+    """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
+    total = numpy.einsum("...k,...k->...", target, log_probs)[..., None]
+    bad = numpy.isnan(total[..., 0])
+    if bad.any():  # only 0 · (-inf) or a NaN logit makes NaN: recompute those rows
+        rows = numpy.multiply(target[bad], log_probs[bad], out=numpy.zeros_like(log_probs[bad]),
+                              where=target[bad] != 0)
+        total[bad, 0] = rows.sum(axis=-1)
+    return total
 
 
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
-
-
-def _xlogq(target, log_probs):
-    """target * log_probs with 0 * log 0 = 0, so masked classes without mass cost nothing."""
-    return numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=target != 0)
 
 
 def _reduce(loss, reduction, out_dtype):
@@ -103,9 +129,10 @@ def softmax(logits, axis=-1):
     logits, out_dtype = _floating(logits, axis)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        t0 = numpy.exp(shifted)  # e^(z - a)
-        probs = t0/numpy.sum(t0, axis=-1, keepdims=True)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+        shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+        t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
     return numpy.moveaxis(probs, -1, axis).astype(out_dtype, copy=False)
 
 
@@ -114,8 +141,11 @@ def log_softmax(logits, axis=-1):
     logits, out_dtype = _floating(logits, axis)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        log_probs = shifted - numpy.log(numpy.sum(numpy.exp(shifted), axis=-1, keepdims=True))  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+        shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+        t2 = numpy.exp(shifted)  # e^(z - a)
+        t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+        log_probs = numpy.subtract(shifted, t0, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
     return numpy.moveaxis(log_probs, -1, axis).astype(out_dtype, copy=False)
 
 
@@ -127,12 +157,24 @@ def cross_entropy(logits, target, reduction="none"):
     """
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        log_probs = shifted - numpy.log(numpy.sum(numpy.exp(shifted), axis=-1, keepdims=True))  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
-        loss = -numpy.sum(_xlogq(target, log_probs), axis=-1, keepdims=True)  # -(Σ[i=1..K] y_i·log(q_i))
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t2 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            t3 = _take(shifted, labels)  # (z - a) at the label
+            loss = numpy.subtract(t0, t3, out=t0)  # a + log(Σ[j=1..K] e^(z_j - a)) - z_c
+        else:
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t2 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            log_probs = numpy.subtract(shifted, t0, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+            t3 = _sum_xlogq(target, log_probs)  # Σ_j y·(z - a - log(Σ_j e^(z - a)))
+            loss = numpy.negative(t3, out=t3)  # -(Σ[i=1..K] y_i·log(q_i))
     return _reduce(loss[..., 0], reduction, out_dtype)
 
 
@@ -142,13 +184,23 @@ def cross_entropy_grad(logits, target, reduction="none"):
     number of rows for reduction="mean"."""
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        t0 = numpy.exp(shifted)  # e^(z - a)
-        probs = t0/numpy.sum(t0, axis=-1, keepdims=True)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
-        grad = probs*numpy.sum(target, axis=-1, keepdims=True) - target  # (Σ[i=1..K] y_i)·q_k - y_k
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            grad = _subtract_one_hot(probs, labels, out=probs)  # q_k - y_k
+        else:
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t3 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t2 = numpy.multiply(probs, t3, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
+            grad = numpy.subtract(t2, target, out=t2)  # (Σ[i=1..K] y_i)·q_k - y_k
     return _scale(grad, reduction, out_dtype)
 
 
@@ -156,16 +208,30 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
     _check_reduction(reduction)
     logits, out_dtype = _floating(logits)
-    target = _target(target, logits)
+    labels, target = _target(target, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        t0 = numpy.exp(shifted)  # e^(z - a)
-        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        probs = t0/t1  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
-        log_probs = shifted - numpy.log(t1)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
-        loss = -numpy.sum(_xlogq(target, log_probs), axis=-1, keepdims=True)  # -(Σ[i=1..K] y_i·log(q_i))
-        grad = probs*numpy.sum(target, axis=-1, keepdims=True) - target  # (Σ[i=1..K] y_i)·q_k - y_k
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            t3 = _take(shifted, labels)  # (z - a) at the label
+            loss = numpy.subtract(t2, t3, out=t2)  # a + log(Σ[j=1..K] e^(z_j - a)) - z_c
+            grad = _subtract_one_hot(probs, labels, out=probs)  # q_k - y_k
+        else:
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            log_probs = numpy.subtract(shifted, t2, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+            t3 = _sum_xlogq(target, log_probs)  # Σ_j y·(z - a - log(Σ_j e^(z - a)))
+            loss = numpy.negative(t3, out=t3)  # -(Σ[i=1..K] y_i·log(q_i))
+            t5 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t4 = numpy.multiply(probs, t5, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
+            grad = numpy.subtract(t4, target, out=t4)  # (Σ[i=1..K] y_i)·q_k - y_k
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 
@@ -175,8 +241,10 @@ def softmax_jacobian(logits):
     logits, out_dtype = _floating(logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
-        shifted = logits - shift  # z - a, where a = max_j z_j
-        t0 = numpy.exp(shifted)  # e^(z - a)
-        probs = t0/numpy.sum(t0, axis=-1, keepdims=True)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
-        jacobian = probs[..., :, None]*(-probs[..., None, :] + numpy.eye(probs.shape[-1], dtype=probs.dtype))  # q_i·(δ_ik - q_k)
+        shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+        t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+        t2 = numpy.subtract(numpy.eye(probs.shape[-1], dtype=probs.dtype), probs[..., None, :])  # δ - q_k
+        jacobian = numpy.multiply(probs[..., :, None], t2, out=t2)  # q_i·(δ_ik - q_k)
     return jacobian.astype(out_dtype, copy=False)

@@ -223,6 +223,17 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_target_validation_in_each_float_width(m, dtype):
+    logits = np.zeros((2, 3), dtype=dtype)
+    for bad, message in (([[0.5, -1e-30, 0.5]], "negative"), ([[0.5, np.inf, 0]], "finite"),
+                         ([[np.nan, 0, 0]], "finite"), ([[-np.inf, 0, 0]], "finite")):
+        with pytest.raises(ValueError, match=message):
+            m.cross_entropy(logits, np.array(bad * 2, dtype=dtype))
+    negative_zero = np.array([[-0.0, 1.0, 0.0]] * 2, dtype=dtype)
+    assert m.cross_entropy(logits, negative_zero) == pytest.approx(np.log(3))
+
+
 @pytest.mark.parametrize("call, message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_raises_value_error_naming_it(m, call, message):
     with pytest.raises(ValueError, match=message):
