@@ -135,7 +135,8 @@ def _split_constant(factors, depends: Callable[[Expr], bool]):
 
 # ---- definitions -----------------------------------------------------------------------------
 
-@rule("definition-cross-entropy", "definition of E", tex="definition of $E$", why="E = -Σ_i y_i log q_i, the cross-entropy of q against y")
+@rule("definition-cross-entropy", "definition of E",
+      "E = -Σ_i y_i log q_i, the cross-entropy of q against y", tex="definition of $E$")
 def _unfold_e(expr):
     return cross_entropy() if expr == E else None
 
@@ -212,8 +213,8 @@ def _sum_linearity(expr):
     return Add(*(const * make(rest) for const, rest in terms))
 
 
-@rule("split-term", "split off the i = k term", tex="split off the $i = k$ term", why=
-      "Σ_i f_i = f_k + Σ_{i≠k} f_i, because 1 <= k <= K")
+@rule("split-term", "split off the i = k term", "Σ_i f_i = f_k + Σ_{i≠k} f_i, because 1 <= k <= K",
+      tex="split off the $i = k$ term")
 def _split_term(expr, at):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -244,8 +245,8 @@ def _kronecker_collapse(expr):
     return None
 
 
-@rule("kronecker-off-diagonal", "δ_ik = 0 for i ≠ k", tex=r"$\delta_{ik} = 0$ for $i \neq k$", why=
-      "in a sum that leaves out i = k, every δ_ik is 0")
+@rule("kronecker-off-diagonal", "δ_ik = 0 for i ≠ k", "in a sum that leaves out i = k, every δ_ik is 0",
+      tex=r"$\delta_{ik} = 0$ for $i \neq k$")
 def _off_diagonal(expr):
     if not isinstance(expr, SumExcept):
         return None
@@ -323,7 +324,8 @@ def _exp_derivative(expr):
     return expr.expr * Derivative(expr.expr.args[0], x)
 
 
-@rule("logit-derivative", "∂z_i/∂z_k = δ_ik", tex=r"$\partial z_i / \partial z_k = \delta_{ik}$", why="the logits are independent variables")
+@rule("logit-derivative", "∂z_i/∂z_k = δ_ik", "the logits are independent variables",
+      tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
 def _logit_derivative(expr):
     x = _single_variable(expr)
     if x is None or not (is_logit(expr.expr) and is_logit(x)):
@@ -355,16 +357,17 @@ def _softmax_jacobian(expr):
 
 # ---- facts about the target ------------------------------------------------------------------
 
-@rule("probability-sum", "Σ_i y_i = 1", PROBABILITY.text, tex=r"$\sum_i y_i = 1$", fact=PROBABILITY)
+@rule("probability-sum", "Σ_i y_i = 1", PROBABILITY.text, fact=PROBABILITY,
+      tex=r"$\textstyle\sum_i y_i = 1$")
 def _probability_sum(expr):
     if isinstance(expr, Sum) and len(expr.limits) == 1 and expr.function == y[expr.limits[0][0]]:
         return S.One
     return None
 
 
-@rule("probability-complement", "Σ_{i≠k} y_i = 1 - y_k", tex=r"$\sum_{i \neq k} y_i = 1 - y_k$", why=
+@rule("probability-complement", "Σ_{i≠k} y_i = 1 - y_k",
       "the entries of y other than y_k sum to 1 - y_k, since all of them sum to 1",
-      fact=PROBABILITY)
+      fact=PROBABILITY, tex=r"$\textstyle\sum_{i \neq k} y_i = 1 - y_k$")
 def _probability_complement(expr):
     if isinstance(expr, SumExcept) and expr.function == y[expr.index]:
         return 1 - y[expr.skip]
@@ -372,7 +375,7 @@ def _probability_complement(expr):
 
 
 @rule("one-hot-select", "one-hot target", "y_i = δ_ic, so Σ_i y_i f_i = f_c and Σ_i y_i = 1",
-      fact=ONE_HOT)
+      fact=ONE_HOT, tex="special case: $y$ one-hot at class $c$")
 def _one_hot_select(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None

@@ -17,7 +17,7 @@ q_{k} &= \frac{e^{z_{k}}}{\sum_{j=1}^{K} e^{z_{j}}} && \text{definition of softm
 """
 
 CHAIN_LATEX_END = r""" &= \left(\sum_{\substack{i=1\\ i \neq k}}^{K} y_{i}\right) q_{k} - y_{k} \left(1 - q_{k}\right) && \text{$\delta_{ik} = 0$ for $i \neq k$; linearity of the sum} \\
- &= q_{k} \left(1 - y_{k}\right) - y_{k} \left(1 - q_{k}\right) && \text{$\sum_{i \neq k} y_i = 1 - y_k$} \\
+ &= q_{k} \left(1 - y_{k}\right) - y_{k} \left(1 - q_{k}\right) && \text{$\textstyle\sum_{i \neq k} y_i = 1 - y_k$} \\
  &= q_{k} - y_{k} && \text{algebra}
 \end{align*}
 """
