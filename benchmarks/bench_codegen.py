@@ -61,7 +61,6 @@ def scipy_based(logits, target):
 def sympy_lambdify(size):
     """SymPy's lambdify of the derived gradient (Σ_i y_i) q_k - y_k and of E, one row at a time."""
     import sympy
-    from sympy import Derivative, Sum, IndexedBase
     from derive.model import E, K, k, z, y, expand_abbreviations
     zs, ys = sympy.symbols(f"z0:{size}"), sympy.symbols(f"y0:{size}")
     grad_expr = derive.derivation("logsumexp").steps[-2].expr
@@ -152,12 +151,13 @@ def main() -> None:
             t = statistics.median(times[name])
             mem = peak_extra(fn, logits, target) / array_bytes
             print(f"{name:<26}{t * 1e3:>9.2f}{t / base:>8.2f}x{mem:>28.2f}")
-    small = 64, 10
-    z_small, y_small = logits[:small[0], :small[1]].astype(np.float64), np.eye(small[1])[labels[:small[0]] % small[1]]
-    lam = sympy_lambdify(small[1])
+    rows, classes = 64, 10
+    z_small = logits[:rows, :classes].astype(np.float64)
+    y_small = np.eye(classes)[labels[:rows] % classes]
+    lam = sympy_lambdify(classes)
     t_lam = statistics.median(timed(lam, z_small, y_small) for _ in range(3))
     t_ours = statistics.median(timed(ours, z_small, y_small) for _ in range(3))
-    print(f"\n(c) SymPy lambdify, per element, N={small[0]}, K={small[1]}: {t_lam * 1e3:.2f} ms, "
+    print(f"\n(c) SymPy lambdify, per element, N={rows}, K={classes}: {t_lam * 1e3:.2f} ms, "
           f"generated: {t_ours * 1e3:.3f} ms ({t_lam / t_ours:.0f}x slower)")
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, KroneckerDelta, S, Sum, Symbol, simplify, srepr
+from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
-from .model import (PARAMETERS, free_indices, c, i, ONE_HOT, PROBABILITY, E, K, SumExcept, cross_entropy, expand_abbreviations,
-                    is_abbreviation, y, z)
+from .model import (ONE_HOT, PARAMETERS, PROBABILITY, E, K, SumExcept, c, cross_entropy,
+                    expand_abbreviations, free_indices, i, is_abbreviation, y, z)
 from .records import Derivation, Step
 
 SIZES = range(2, 7)        # K = 2..6
@@ -109,7 +109,7 @@ def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]
     return out
 
 
-def sample_targets(facts, size: int, indices: dict[Symbol, int], rng) -> np.ndarray:
+def sample_targets(facts, size: int, indices: dict[Symbol, int], rng):
     """Targets satisfying exactly ``facts``: arbitrary reals when there are none."""
     import numpy as np
     if ONE_HOT in facts:
@@ -185,10 +185,12 @@ def check(derivation: Derivation, seed: int = 0) -> Report:
                         raise CheckError(
                             f"{where} does not hold: at K={size}, "
                             f"{', '.join(f'{s}={v}' for s, v in indices.items()) or 'no free index'}, "
-                            f"logits={np.round(logits, 4).tolist()}, targets={np.round(targets, 4).tolist()} "
+                            f"logits={np.round(logits, 4).tolist()}, "
+                            f"targets={np.round(targets, 4).tolist()} "
                             f"the step before gives {va:.12g} and this step {vb:.12g}")
                     passed += 1
-        reports.append(StepReport(n + 1, step.rule, symbolically_equal(before, step.expr, step.facts), passed))
+        symbolic = symbolically_equal(before, step.expr, step.facts)
+        reports.append(StepReport(n + 1, step.rule, symbolic, passed))
     if not symbolically_equal(derivation.result, derivation.goal, derivation.facts):
         raise CheckError(f"derivation {derivation.name!r}: the result {derivation.result} "
                          f"is not proved equal to the goal {derivation.goal}")

@@ -24,8 +24,7 @@ K = Symbol("K", integer=True, positive=True)
 i = Symbol("i", integer=True, positive=True)
 j = Symbol("j", integer=True, positive=True)
 k = Symbol("k", integer=True, positive=True)
-#: Second free index (Hessian-like results) and the class of a one-hot target.
-l = Symbol("l", integer=True, positive=True)
+#: The class of a one-hot target.
 c = Symbol("c", integer=True, positive=True)
 _m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denominator over j
 
@@ -36,7 +35,7 @@ PARAMETERS = (a,)
 
 #: Free indices and the range each one is known to lie in: 1 <= index <= K.
 FREE_INDEX_RANGE = "1 <= k <= K"
-INDICES = (i, j, k, l, c, _m)
+INDICES = (i, j, k, c, _m)
 
 z = IndexedBase("z", real=True)   # logits
 y = IndexedBase("y", real=True)   # targets

@@ -19,15 +19,15 @@ CELLS = [
 This notebook builds the two derivations of ∂E/∂z_k for E = −Σᵢ yᵢ log qᵢ, q = softmax(z), for a
 symbolic number of classes K; evaluates every step at a worked example; plots the loss and the
 gradient; and checks the generated NumPy code against central differences."""),
-    ("code", """import numpy as np
-import matplotlib
-import matplotlib.pyplot as plt
+    ("code", """import matplotlib.pyplot as plt
+import numpy as np
 
 import derive
-from derive.model import E, k, q
+from derive.model import E
 
 print(derive.__version__, derive.names())"""),
-    ("markdown", "## The log-sum-exp route\nEvery step below has been checked by the tool before it is shown."),
+    ("markdown", "## The log-sum-exp route\n"
+                 "Every step below has been checked by the tool before it is shown."),
     ("code", """route = derive.derivation("logsumexp")
 route"""),
     ("markdown", "## The chain-rule route, through the softmax Jacobian"),

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 import derive
 from derive import codegen
-from derive.model import E, KroneckerDelta, i, k, q, y, z
+from derive.model import E, k, q, z
 from sympy import Derivative
 
 OUTPUT = Path(__file__).resolve().parent.parent / "output"

@@ -6,10 +6,9 @@ and ``z_k`` for indexed symbols.
 """
 from __future__ import annotations
 
-from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Pow, Sum, Symbol,
+from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Sum, Symbol,
                    exp, fraction, log)
 from sympy.printing.latex import LatexPrinter
-from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from ..model import SumExcept, q, y, z
