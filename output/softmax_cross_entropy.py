@@ -106,9 +106,13 @@ def _sum_xlogq(target, log_probs):
     return total
 
 
-def _check_reduction(reduction):
+def _prepare(logits, target, reduction):
+    """Check the arguments of a loss function and bring them to the form the formulas use."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
+    logits, out_dtype = _floating(logits)
+    labels, target = _target(target, logits)
+    return logits, out_dtype, labels, target, _shift(logits)
 
 
 def _reduce(loss, reduction, out_dtype):
@@ -155,10 +159,7 @@ def cross_entropy(logits, target, reduction="none"):
     ``target``: integer class labels of shape ``logits.shape[:-1]``, or probabilities of the
     shape of ``logits``. ``reduction``: "none" (one loss a row), "mean" or "sum".
     """
-    _check_reduction(reduction)
-    logits, out_dtype = _floating(logits)
-    labels, target = _target(target, logits)
-    shift = _shift(logits)
+    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -182,10 +183,7 @@ def cross_entropy_grad(logits, target, reduction="none"):
     """Gradient of :func:`cross_entropy` with respect to the logits, shaped like them:
     (Σ_i y_i) q_k - y_k, which is q_k - y_k when the target sums to 1; divided by the
     number of rows for reduction="mean"."""
-    _check_reduction(reduction)
-    logits, out_dtype = _floating(logits)
-    labels, target = _target(target, logits)
-    shift = _shift(logits)
+    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -206,10 +204,7 @@ def cross_entropy_grad(logits, target, reduction="none"):
 
 def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
-    _check_reduction(reduction)
-    logits, out_dtype = _floating(logits)
-    labels, target = _target(target, logits)
-    shift = _shift(logits)
+    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
