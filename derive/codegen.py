@@ -17,6 +17,7 @@ reductions) is the fixed scaffolding in :mod:`derive.scaffold`.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import types
 from dataclasses import dataclass
@@ -235,6 +236,16 @@ class _Lowering:
             if ins.call:  # a new array; an alias (no call) is not ours to overwrite
                 owned.add(ins.name)
 
+    def renumber(self) -> None:
+        """Number the temporaries t0, t1, ... in the order the lines create them."""
+        order = [ins.name for ins in self.code if re.fullmatch(r"t\d+", ins.name)]
+        new = {old: f"t{n}" for n, old in enumerate(order)}
+        for ins in self.code:
+            ins.name = new.get(ins.name, ins.name)
+            ins.args = tuple(new.get(a, a) for a in ins.args)
+            ins.out = new.get(ins.out, ins.out)
+        self.meaning = {new.get(n, n): m for n, m in self.meaning.items()}
+
     def lines(self, formulas: dict[str, Expr]) -> list[str]:
         comment = _CommentPrinter()
         out = []
@@ -267,6 +278,7 @@ def lines(outputs: list[tuple[Symbol, Expr]], returns: tuple[str, ...] | None = 
     for (symbol, _), value in zip(outputs, common):
         names.append(lowering.define(symbol, value))
     lowering.allocate(list(returns) if returns is not None else names)
+    lowering.renumber()
     text = TextPrinter()
     formulas = {name: f"{text.doprint(indexed)}" for name, (_, indexed) in zip(names, outputs)}
     formulas[CODE_NAMES[SHIFTED]] = "z - a, where a = max_j z_j"

@@ -146,10 +146,10 @@ def log_softmax(logits, axis=-1):
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
-        t2 = numpy.exp(shifted)  # e^(z - a)
-        t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
-        log_probs = numpy.subtract(shifted, t0, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+        t0 = numpy.exp(shifted)  # e^(z - a)
+        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+        log_probs = numpy.subtract(shifted, t2, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
     return numpy.moveaxis(log_probs, -1, axis).astype(out_dtype, copy=False)
 
 
@@ -163,17 +163,17 @@ def cross_entropy(logits, target, reduction="none"):
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
-            t2 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
             t3 = _take(shifted, labels)  # (z - a) at the label
-            loss = numpy.subtract(t0, t3, out=t0)  # a + log(Σ[j=1..K] e^(z_j - a)) - z_c
+            loss = numpy.subtract(t2, t3, out=t2)  # a + log(Σ[j=1..K] e^(z_j - a)) - z_c
         else:
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
-            t2 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t0 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
-            log_probs = numpy.subtract(shifted, t0, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            log_probs = numpy.subtract(shifted, t2, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
             t3 = _sum_xlogq(target, log_probs)  # Σ_j y·(z - a - log(Σ_j e^(z - a)))
             loss = numpy.negative(t3, out=t3)  # -(Σ[i=1..K] y_i·log(q_i))
     return _reduce(loss[..., 0], reduction, out_dtype)
@@ -196,9 +196,9 @@ def cross_entropy_grad(logits, target, reduction="none"):
             t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
             t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
             probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
-            t3 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
-            t2 = numpy.multiply(probs, t3, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
-            grad = numpy.subtract(t2, target, out=t2)  # (Σ[i=1..K] y_i)·q_k - y_k
+            t2 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t3 = numpy.multiply(probs, t2, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
+            grad = numpy.subtract(t3, target, out=t3)  # (Σ[i=1..K] y_i)·q_k - y_k
     return _scale(grad, reduction, out_dtype)
 
 
@@ -224,9 +224,9 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
             log_probs = numpy.subtract(shifted, t2, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
             t3 = _sum_xlogq(target, log_probs)  # Σ_j y·(z - a - log(Σ_j e^(z - a)))
             loss = numpy.negative(t3, out=t3)  # -(Σ[i=1..K] y_i·log(q_i))
-            t5 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
-            t4 = numpy.multiply(probs, t5, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
-            grad = numpy.subtract(t4, target, out=t4)  # (Σ[i=1..K] y_i)·q_k - y_k
+            t4 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t5 = numpy.multiply(probs, t4, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
+            grad = numpy.subtract(t5, target, out=t5)  # (Σ[i=1..K] y_i)·q_k - y_k
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 
