@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sympy import Expr
 
 from . import rules
+from .errors import RuleDoesNotApplyError
 from .model import Fact
 
 
@@ -104,7 +105,11 @@ class Script:
         current = self._current()
         expr = current.expr if current else self.lhs
         facts = set(current.facts) if current else set()
-        expr = rules.apply_together(names, expr, **params)
+        try:
+            expr = rules.apply_together(names, expr, **params)
+        except RuleDoesNotApplyError as e:
+            raise RuleDoesNotApplyError(
+                f"derivation {self.name!r}, step {len(self.steps) + 1}: {e}") from None
         facts.update(rules.get(n).fact for n in names if rules.get(n).fact is not None)
         new_lhs = lhs if lhs is not None else (current.lhs if current else self.lhs)
         return Step(new_lhs, expr, tuple(names), frozenset(facts), aside)

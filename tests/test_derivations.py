@@ -66,3 +66,12 @@ def test_unknown_derivation():
 def test_latex_display_in_jupyter(derivations):
     shown = derivations["chain"]._repr_latex_()
     assert shown.startswith("$$\\begin{aligned}") and shown.endswith("\\end{aligned}$$")
+
+
+def test_a_script_step_that_does_not_apply_names_the_step():
+    from derive.errors import RuleDoesNotApplyError
+    from derive.records import Script
+    script = Script("demo", "t", "d", lhs=E, goal=E)
+    script.step("definition-cross-entropy")
+    with pytest.raises(RuleDoesNotApplyError, match=r"derivation 'demo', step 2: rule 'quotient-rule'"):
+        script.step("quotient-rule")
