@@ -28,7 +28,7 @@ from sympy import (Add, Derivative, Expr, Function, Indexed, KroneckerDelta, Mul
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__, scaffold
-from .model import E, PROBABILITY, a, c, i, k, q, y, z
+from .model import E, PROBABILITY, a, c, free_indices, i, k, l, q, y, z
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -39,6 +39,10 @@ class ClassSum(Function):
     """Σ over the class axis of an array formula (a reduction that keeps the axis)."""
 
 
+class SquareClassSum(ClassSum):
+    """A class sum that enters a (..., K, K) result: it keeps one more axis."""
+
+
 class AtLabel(Function):
     """The entry of an array at each row's class label: ``x_c`` for a one-hot target at c."""
 
@@ -46,7 +50,7 @@ class AtLabel(Function):
 # Array-level symbols: what each indexed object becomes once the class axis is implicit.
 Z, Y, Q, LOGQ, A, SHIFTED, DELTA, ONEHOT = (
     Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ", "onehot"))
-Q_ROW, Q_COL = Symbol("q_i"), Symbol("q_k")
+Q_ROW, Q_COL = Symbol("q_row"), Symbol("q_col")  # q along the second-last or the last axis
 
 #: How each array symbol is spelled in the generated code.
 CODE_NAMES = {Z: "logits", Y: "target", Q: "probs", LOGQ: "log_probs", A: "shift",
@@ -64,7 +68,7 @@ def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> 
     """
     def convert(e):
         if isinstance(e, Sum):
-            return ClassSum(convert(e.function))
+            return (ClassSum if rows is None else SquareClassSum)(convert(e.function))
         if isinstance(e, log) and isinstance(e.args[0], Indexed) and e.args[0].base == q:
             return LOGQ
         if isinstance(e, KroneckerDelta):
@@ -99,6 +103,8 @@ class _CommentPrinter(TextPrinter):
     def _print_ClassSum(self, expr):
         return "Σ_j %s" % self._factor(expr.args[0])
 
+    _print_SquareClassSum = _print_ClassSum
+
     def _print_AtLabel(self, expr):
         return "%s at the label" % self._factor(expr.args[0])
 
@@ -116,6 +122,7 @@ class _Instruction:
     inplace: bool = True      # may write over a dead operand
     extra: str = ""           # keyword arguments after the operands
     out: str | None = None
+    suffix: str = ""          # indexing after the call
 
 
 class _Lowering:
@@ -162,8 +169,11 @@ class _Lowering:
             if inner == Y * LOGQ:  # 0·log 0 = 0 for classes that are masked
                 return self._add(name, "_sum_xlogq", ("target", self.operand(LOGQ)), e,
                                  shape="row", inplace=False)
-            return self._add(name, "numpy.sum", (self.operand(inner),), e, shape="row",
-                             inplace=False, extra="axis=-1, keepdims=True")
+            self._add(name, "numpy.sum", (self.operand(inner),), e, shape="row", inplace=False,
+                      extra="axis=-1, keepdims=True")
+            if isinstance(e, SquareClassSum):
+                self.code[-1].suffix = "[..., None]"
+            return name
         if isinstance(e, AtLabel):
             return self._add(name, "_take", (self.operand(e.args[0]), "labels"), e, shape="row",
                              inplace=False)
@@ -252,7 +262,7 @@ class _Lowering:
         for ins in self.code:
             args = ", ".join(ins.args + ((ins.extra,) if ins.extra else ()) +
                              ((f"out={ins.out}",) if ins.out else ()))
-            code = f"{ins.call}({args})" if ins.call else args
+            code = f"{ins.call}({args}){ins.suffix}" if ins.call else args
             what = formulas.get(ins.name) or comment.doprint(self.meaning[ins.name])
             out.append(f"{ins.name} = {code}  # {what}")
         return out
@@ -267,7 +277,8 @@ def lines(outputs: list[tuple[Symbol, Expr]], returns: tuple[str, ...] | None = 
     names the arrays read after these lines (default: every output); the others may be
     overwritten.  SymPy's ``cse`` finds the pieces the formulas share.
     """
-    arrays = [vectorize(e, rows, one_hot) for _, e in outputs]
+    # A formula with two free indices fills a (..., K, K) array; the others a (..., K) one.
+    arrays = [vectorize(e, rows if len(free_indices(e)) > 1 else None, one_hot) for _, e in outputs]
     lowering = _Lowering()
     if any(x.has(SHIFTED) for x in arrays):
         lowering.define(SHIFTED, Z - A)
@@ -296,19 +307,25 @@ class Formulas:
     jacobian: Expr       # ∂q_i/∂z_k = q_i (δ_ik - q_k)
     loss_labels: Expr    # E for a one-hot target at c
     grad_labels: Expr    # ∂E/∂z_k for a one-hot target at c
+    hessian: Expr        # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
+    hessian_labels: Expr
 
 
 def formulas() -> Formulas:
     """Read the formulas off the checked derivations; specialise them to one-hot targets with
     the rule ``one-hot-select`` (Σ_i y_i f_i = f_c, Σ_i y_i = 1)."""
     from . import derivation, rules
-    shift, route, jac = (derivation(n) for n in ("shift-invariance", "logsumexp", "softmax-jacobian"))
+    shift, route, jac, hess = (derivation(n) for n in
+                               ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian"))
     probs, log_probs = _last(shift, q[k]), shift.result
     loss = _last(route, E, first=True)
     grad = _last(route, Derivative(E, z[k]), without=PROBABILITY)
     loss_labels = rules.apply("one-hot-select", loss).subs(log(q[c]), log_probs.subs(k, c))
     grad_labels = rules.apply("one-hot-select", grad)
-    return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels)
+    hessian = _last(hess, Derivative(E, z[k], z[l]), without=PROBABILITY)
+    hessian_labels = rules.apply("one-hot-select", hessian)
+    return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels,
+                    hessian, hessian_labels)
 
 
 def _last(d: Derivation, lhs, first=False, without=None) -> Expr:
@@ -340,6 +357,11 @@ def source() -> str:
     bodies.update({name: lines(*spec, one_hot=True) for name, spec in one_hot_target.items()})
     bodies["softmax_jacobian"] = lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
                                        rows=i)
+    hessian = Symbol("hessian")
+    bodies["cross_entropy_hessian"] = lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
+                                            rows=k)
+    bodies["cross_entropy_hessian_labels"] = lines([(Q, f.probs), (hessian, f.hessian_labels)],
+                                                   ("hessian",), rows=k, one_hot=True)
     indented = {name: "\n".join(" " * (12 if name.startswith("cross") else 8) + line
                                  for line in body) for name, body in bodies.items()}
     sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources())
@@ -349,7 +371,8 @@ def source() -> str:
 
 def _sources() -> list[tuple[str, str]]:
     from . import derivation
-    shift, route, jac = (derivation(n) for n in ("shift-invariance", "logsumexp", "softmax-jacobian"))
+    shift, route, jac, hess = (derivation(n) for n in
+                               ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian"))
     f = formulas()
 
     def where(d: Derivation, expr) -> str:
@@ -359,7 +382,7 @@ def _sources() -> list[tuple[str, str]]:
 
     return [("probs", where(shift, f.probs)), ("log_probs", where(shift, f.log_probs)),
             ("loss", where(route, f.loss)), ("grad", where(route, f.grad)),
-            ("jacobian", where(jac, f.jacobian))]
+            ("jacobian", where(jac, f.jacobian)), ("hessian", where(hess, f.hessian))]
 
 
 def load_module(name: str = MODULE_NAME) -> types.ModuleType:

@@ -24,7 +24,8 @@ K = Symbol("K", integer=True, positive=True)
 i = Symbol("i", integer=True, positive=True)
 j = Symbol("j", integer=True, positive=True)
 k = Symbol("k", integer=True, positive=True)
-#: The class of a one-hot target.
+#: A second free class index (the Hessian's), and the class of a one-hot target.
+l = Symbol("l", integer=True, positive=True)  # noqa: E741
 c = Symbol("c", integer=True, positive=True)
 _m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denominator over j
 
@@ -35,7 +36,7 @@ PARAMETERS = (a,)
 
 #: Free indices and the range each one is known to lie in: 1 <= index <= K.
 FREE_INDEX_RANGE = "1 <= k <= K"
-INDICES = (i, j, k, c, _m)
+INDICES = (i, j, k, l, c, _m)
 
 z = IndexedBase("z", real=True)   # logits
 y = IndexedBase("y", real=True)   # targets

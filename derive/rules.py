@@ -17,7 +17,7 @@ from sympy import (Add, Derivative, Expr, Indexed, KroneckerDelta, Mul, Pow, S, 
                    expand_mul, exp, factor_terms, log)
 
 from .errors import RuleDoesNotApplyError, UnknownRuleError
-from .model import (E, ONE_HOT, PROBABILITY, Fact, SumExcept, cross_entropy, depends_on_logits,
+from .model import (E, K, ONE_HOT, PROBABILITY, Fact, SumExcept, i, j, cross_entropy, depends_on_logits,
                     is_abbreviation, is_logit, q, softmax, y, z, c)
 
 Rewrite = Callable[..., "Expr | None"]
@@ -294,6 +294,29 @@ def _constant_factor(expr):
     if const == 1 or rest == 1:
         return None
     return const * Derivative(rest, x)
+
+
+@rule("constant-derivative", "constant", "what does not depend on the logits has derivative 0")
+def _constant_derivative(expr):
+    x = _single_variable(expr)
+    if x is None or depends_on_logits(expr.expr):
+        return None
+    return S.Zero
+
+
+@rule("gradient-lemma", "gradient (lemma)",
+      "∂E/∂z_k = (Σ_i y_i) q_k - y_k, proved by the derivation logsumexp for any target",
+      tex="gradient (lemma)")
+def _gradient_lemma(expr):
+    if not isinstance(expr, Derivative) or expr.expr != E:
+        return None
+    (first, count), *rest = expr.variable_count
+    if count != 1 or not is_logit(first):
+        return None
+    index = first.indices[0]
+    bound = j if index == i else i
+    gradient = Sum(y[bound], (bound, 1, K)) * q[index] - y[index]
+    return Derivative(gradient, *rest) if rest else gradient
 
 
 @rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x")

@@ -22,7 +22,7 @@ A -inf logit is masked: probability 0, and a finite loss unless the target puts 
 import numpy
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
-           "cross_entropy_with_grad", "softmax_jacobian"]
+           "cross_entropy_with_grad", "cross_entropy_hessian", "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 '''
@@ -188,6 +188,19 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
         else:
 {cross_entropy_with_grad}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+
+
+def cross_entropy_hessian(logits, target):
+    """Hessian of :func:`cross_entropy` for each row, shape (..., K, K): entry [..., k, l] is
+    ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l), which is diag(q) - q qᵀ when the target
+    sums to 1 (as it does for labels)."""
+    logits, out_dtype, labels, target, shift = _prepare(logits, target, "none")
+    with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i = 1
+{cross_entropy_hessian_labels}
+        else:
+{cross_entropy_hessian}
+    return hessian.astype(out_dtype, copy=False)
 
 
 def softmax_jacobian(logits):

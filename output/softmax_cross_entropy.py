@@ -8,6 +8,7 @@ Where each formula comes from (derivation, step):
   loss               logsumexp, step 1: E = -(Σ[i=1..K] y_i·log(q_i))
   grad               logsumexp, step 12: ∂E/∂z_k = (Σ[i=1..K] y_i)·q_k - y_k
   jacobian           softmax-jacobian, step 7: ∂q_i/∂z_k = q_i·(δ_ik - q_k)
+  hessian            hessian, step 3: ∂²E/∂z_l∂z_k = (Σ[i=1..K] y_i)·q_k·(δ_kl - q_l)
 
 Conventions: the class axis is last; logits may have any leading shape. A target is either
 integer class labels of shape logits.shape[:-1] or probabilities of the shape of the logits
@@ -19,7 +20,7 @@ A -inf logit is masked: probability 0, and a finite loss unless the target puts 
 import numpy
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
-           "cross_entropy_with_grad", "softmax_jacobian"]
+           "cross_entropy_with_grad", "cross_entropy_hessian", "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -230,6 +231,31 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 
+def cross_entropy_hessian(logits, target):
+    """Hessian of :func:`cross_entropy` for each row, shape (..., K, K): entry [..., k, l] is
+    ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l), which is diag(q) - q qᵀ when the target
+    sums to 1 (as it does for labels)."""
+    logits, out_dtype, labels, target, shift = _prepare(logits, target, "none")
+    with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i = 1
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.subtract(numpy.eye(probs.shape[-1], dtype=probs.dtype), probs[..., None, :])  # δ - q_col
+            hessian = numpy.multiply(probs[..., :, None], t2, out=t2)  # q_k·(δ_kl - q_l)
+        else:
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.subtract(numpy.eye(probs.shape[-1], dtype=probs.dtype), probs[..., None, :])  # δ - q_col
+            t3 = numpy.multiply(probs[..., :, None], t2, out=t2)  # q_row·(δ - q_col)
+            t4 = numpy.sum(target, axis=-1, keepdims=True)[..., None]  # Σ_j y
+            hessian = numpy.multiply(t3, t4, out=t3)  # (Σ[i=1..K] y_i)·q_k·(δ_kl - q_l)
+    return hessian.astype(out_dtype, copy=False)
+
+
 def softmax_jacobian(logits):
     """Jacobian of the softmax of each row, shape (..., K, K): entry [..., i, k] is
     ∂q_i/∂z_k = q_i (δ_ik - q_k)."""
@@ -240,6 +266,6 @@ def softmax_jacobian(logits):
         t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
         t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
         probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
-        t2 = numpy.subtract(numpy.eye(probs.shape[-1], dtype=probs.dtype), probs[..., None, :])  # δ - q_k
+        t2 = numpy.subtract(numpy.eye(probs.shape[-1], dtype=probs.dtype), probs[..., None, :])  # δ - q_col
         jacobian = numpy.multiply(probs[..., :, None], t2, out=t2)  # q_i·(δ_ik - q_k)
     return jacobian.astype(out_dtype, copy=False)

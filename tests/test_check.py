@@ -7,11 +7,12 @@ from sympy import Derivative, KroneckerDelta, Sum, exp, log
 from derive import check
 from derive.derivations import build
 from derive.errors import CheckError
-from derive.model import E, PROBABILITY, K, SumExcept, i, j, k, q, y, z
+from derive.model import E, PROBABILITY, K, SumExcept, i, j, k, l, q, y, z
 from derive.records import Derivation, Step
 
 
-@pytest.mark.parametrize("name", ["logsumexp", "chain", "softmax-jacobian", "shift-invariance"])
+@pytest.mark.parametrize("name", ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
+                                  "hessian"])
 def test_every_step_is_checked(name):
     d = build(name)
     report = check.check(d)
@@ -33,6 +34,7 @@ WRONG = [
     ("chain", 6, -y[k] * (1 - q[k]) - SumExcept(y[i] * (KroneckerDelta(i, k) - q[k]), (i, 1, K), k)
      + y[k], "an extra term"),
     ("softmax-jacobian", 7, q[i] * (1 - q[k]), "diagonal case used for every i"),
+    ("hessian", 3, Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) + q[l]), "Hessian sign"),
     ("logsumexp", 3, -Sum(y[i] * (z[i] + log(Sum(exp(z[j]), (j, 1, K)))), (i, 1, K)), "log of quotient"),
 ]
 

@@ -68,6 +68,31 @@ def test_jacobian_matches_central_differences(m):
             assert jac[row, kk, :] == pytest.approx(numeric[row], abs=1e-7)
 
 
+@pytest.mark.parametrize("shape", [(4,), (3, 5), (2, 2, 3)])
+def test_hessian_matches_central_differences_of_the_gradient(m, shape):
+    rng = np.random.default_rng(len(shape))
+    logits = rng.normal(scale=2, size=shape)
+    for target in (rng.uniform(size=shape), rng.integers(0, shape[-1], size=shape[:-1])):
+        hess = m.cross_entropy_hessian(logits, target)
+        assert hess.shape == shape + shape[-1:]
+        for l_ in range(shape[-1]):
+            numeric = central_difference(lambda x: np.sum(m.cross_entropy_grad(x, target)[..., l_]),
+                                         logits)
+            assert hess[..., l_] == pytest.approx(numeric, abs=1e-6)
+        assert hess == pytest.approx(np.swapaxes(hess, -1, -2), abs=1e-15)
+
+
+def test_hessian_against_an_independent_reference(m):
+    scipy_special = pytest.importorskip("scipy.special")
+    logits = np.random.default_rng(5).normal(scale=4, size=(6, 7))
+    probs = scipy_special.softmax(logits, axis=-1)
+    reference = np.stack([np.diag(p) - np.outer(p, p) for p in probs])
+    assert m.cross_entropy_hessian(logits, np.arange(6)) == pytest.approx(reference, abs=1e-14)
+    soft = np.full((6, 7), 0.3)  # sums to 2.1: the Hessian scales with Σy
+    assert m.cross_entropy_hessian(logits, soft) == pytest.approx(2.1 * reference, abs=1e-14)
+    assert m.cross_entropy_hessian(logits.astype(np.float32), np.arange(6)).dtype == np.float32
+
+
 @pytest.mark.parametrize("size", range(2, 8))
 def test_agrees_with_the_derived_expressions(m, derivations, size):
     rng = np.random.default_rng(size)
@@ -247,7 +272,7 @@ def test_source_is_deterministic_and_self_describing():
     assert first == second
     assert "Do not edit" in first and f"derive {derive.__version__}" in first
     for name in ("shift-invariance, step 2", "shift-invariance, step 4", "logsumexp, step 1",
-                 "logsumexp, step 12", "softmax-jacobian, step 7"):
+                 "logsumexp, step 12", "softmax-jacobian, step 7", "hessian, step 3"):
         assert name in first
     body = first[first.index("def softmax("):]
     computing = [line for line in body.splitlines() if line.startswith(" " * 8) and " = " in line
@@ -262,7 +287,8 @@ def test_committed_module_imports_with_numpy_only_and_is_current():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module.__all__) == {"softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
-                                   "cross_entropy_with_grad", "softmax_jacobian"}
+                                   "cross_entropy_with_grad", "cross_entropy_hessian",
+                                   "softmax_jacobian"}
     imported = {line.split()[1] for line in path.read_text().splitlines()
                 if line.startswith(("import ", "from "))}
     assert imported == {"numpy"}

@@ -2,7 +2,7 @@
 import dataclasses
 
 import pytest
-from sympy import Derivative, KroneckerDelta, Piecewise, simplify
+from sympy import Derivative, KroneckerDelta, Piecewise, Sum, simplify
 
 import derive
 from derive.errors import UnknownDerivationError
@@ -10,7 +10,17 @@ from derive.model import E, PROBABILITY, K, i, k, q, y, z
 
 
 def test_names():
-    assert derive.names() == ["logsumexp", "chain", "softmax-jacobian", "shift-invariance"]
+    assert derive.names() == ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
+                              "hessian"]
+
+
+def test_hessian(derivations):
+    from derive.model import l
+    d = derivations["hessian"]
+    assert d.result == q[k] * KroneckerDelta(k, l) - q[k] * q[l]
+    assert d.steps[0].lhs == Derivative(E, z[k], z[l])
+    general = [s for s in d.main_steps if PROBABILITY not in s.facts][-1].expr
+    assert simplify(general - Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) - q[l])) == 0
 
 
 @pytest.mark.parametrize("name", ["logsumexp", "chain"])

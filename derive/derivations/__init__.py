@@ -17,6 +17,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "chain": ("chain", "∂E/∂z_k by the chain rule through the softmax Jacobian"),
     "softmax-jacobian": ("jacobian", "∂q_i/∂z_k = q_i(δ_ik − q_k) by the quotient rule"),
     "shift-invariance": ("shift", "softmax(z − a) = softmax(z), and log q_k through log-sum-exp"),
+    "hessian": ("hessian", "∂²E/∂z_k∂z_l = (Σy)(q_k δ_kl − q_k q_l), diag(q) − q qᵀ when Σy = 1"),
 }
 
 

@@ -92,10 +92,13 @@ class DeriveLatexPrinter(LatexPrinter):
         return inner if exp is None else r"\left(%s\right)^{%s}" % (inner, exp)
 
     def _print_Derivative(self, expr):
-        wrt = "".join(r"\partial %s" % self._print(v) for v in expr.variables)
+        # the last variable differentiates last, so it stands first: ∂²E/∂z_l ∂z_k
+        wrt = " ".join(r"\partial %s" % self._print(v) for v in reversed(expr.variables))
+        order = len(expr.variables)
+        partial = r"\partial" if order == 1 else r"\partial^{%d}" % order
         if _simple(expr.expr):
-            return r"\frac{\partial %s}{%s}" % (self._print(expr.expr), wrt)
-        return r"\frac{\partial}{%s} \left(%s\right)" % (wrt, self._print(expr.expr))
+            return r"\frac{%s %s}{%s}" % (partial, self._print(expr.expr), wrt)
+        return r"\frac{%s}{%s} \left(%s\right)" % (partial, wrt, self._print(expr.expr))
 
     def _print_SumExcept(self, expr):
         index, lo, hi = (self._print(a) for a in expr.limits)
@@ -166,10 +169,11 @@ class TextPrinter(StrPrinter):
         return "(%s)" % self._print(function) if isinstance(function, Add) else self._print(function)
 
     def _print_Derivative(self, expr):
-        wrt = "".join("∂%s" % self._print(v) for v in expr.variables)
+        wrt = "".join("∂%s" % self._print(v) for v in reversed(expr.variables))
+        partial = "∂" if len(expr.variables) == 1 else "∂%s" % "⁰¹²³⁴⁵⁶⁷⁸⁹"[len(expr.variables)]
         if _simple(expr.expr):
-            return "∂%s/%s" % (self._print(expr.expr), wrt)
-        return "∂/%s (%s)" % (wrt, self._print(expr.expr))
+            return "%s%s/%s" % (partial, self._print(expr.expr), wrt)
+        return "%s/%s (%s)" % (partial, wrt, self._print(expr.expr))
 
 
 def latex(expr, **settings) -> str:
