@@ -30,12 +30,14 @@ def derivation(name: str) -> Derivation:
     return checked(name)
 
 
-def evaluate(expr, z, y=None, k=None, **indices) -> float:
-    """The value of any expression of the model at logits ``z`` and targets ``y``.
+def evaluate(expr, z, y=None, k=None, *, w=None, **values) -> float:
+    """The value of any expression of the model at logits ``z``, targets ``y`` and class
+    weights ``w``.
 
-    ``K`` is ``len(z)``; sums are written out and ``q``, ``E`` expanded.  ``k`` (and any other
-    free index passed by name, such as ``i`` or ``c``) is a **0-based** position in the
-    arrays: the mathematical index, which runs over 1..K, is ``k + 1``.
+    ``K`` is ``len(z)``; sums are written out and ``q``, ``E`` and the other abbreviations
+    expanded.  ``k`` (and any other free index passed by name, such as ``i`` or ``c``) is a
+    **0-based** position in the arrays: the mathematical index, which runs over 1..K, is
+    ``k + 1``.  Parameters (``a``, ``T``, ``epsilon``) are passed by name too.
     """
     import numpy as np
 
@@ -45,23 +47,30 @@ def evaluate(expr, z, y=None, k=None, **indices) -> float:
     logits = np.asarray(z, dtype=float)
     if logits.ndim != 1 or logits.size == 0:
         raise InputError("z must be a non-empty 1-D sequence of logits")
-    targets = np.zeros_like(logits) if y is None else np.asarray(y, dtype=float)
-    if targets.shape != logits.shape:
-        raise InputError(f"y has {targets.size} entries but z has {logits.size}")
+    arrays = {model.z: logits}
+    for base, given in ((model.y, y), (model.w, w)):
+        array = np.zeros_like(logits) if given is None else np.asarray(given, dtype=float)
+        if array.shape != logits.shape:
+            raise InputError(f"{base} has {array.size} entries but z has {logits.size}")
+        arrays[base] = array
     if k is not None:
-        indices["k"] = k
-    values = {}
-    for name, position in indices.items():
-        symbol = next((s for s in model.INDICES if s.name == name), None)
-        if symbol is None:
-            raise InputError(f"unknown index {name!r}")
-        if not 0 <= int(position) < logits.size:
-            raise InputError(f"index {name}={position} is out of range 0..{logits.size - 1}")
-        values[symbol] = int(position) + 1
-    missing = model.free_indices(expr) - set(values)
+        values["k"] = k
+    indices, parameters = {}, {}
+    for name, value in values.items():
+        index = next((s for s in model.INDICES if s.name == name), None)
+        parameter = next((s for s in model.PARAMETERS if s.name == name), None)
+        if index is not None:
+            if not 0 <= int(value) < logits.size:
+                raise InputError(f"index {name}={value} is out of range 0..{logits.size - 1}")
+            indices[index] = int(value) + 1
+        elif parameter is not None:
+            parameters[parameter] = float(value)
+        else:
+            raise InputError(f"unknown index or parameter {name!r}")
+    missing = model.free_indices(expr) - set(indices)
     if missing:
         raise InputError(f"the expression needs a value for index {', '.join(sorted(map(str, missing)))}")
-    return numeric_value(concretize(expr, logits.size, values), logits, targets)
+    return numeric_value(concretize(expr, logits.size, indices), arrays, parameters)
 
 
 def numpy_module():

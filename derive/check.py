@@ -24,8 +24,8 @@ from pathlib import Path
 from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
-from .model import (ONE_HOT, PARAMETERS, PROBABILITY, E, K, SumExcept, c, cross_entropy,
-                    expand_abbreviations, free_indices, i, is_abbreviation, y, z)
+from .model import (ARRAYS, ONE_HOT, PARAMETERS, PROBABILITY, K, SumExcept, T, a, c, epsilon,
+                    expand_abbreviations, free_indices, i, is_abbreviation, w, y, z)
 from .records import Derivation, Step
 
 SIZES = range(2, 7)        # K = 2..6
@@ -71,23 +71,26 @@ def _unroll(expr: Expr) -> Expr:
 def concretize(expr: Expr, size: int, indices: dict[Symbol, int]) -> Expr:
     """``expr`` at ``K = size`` with the given index values: only ``z_n`` and ``y_n`` remain."""
     values = {K: Integer(size), **{s: Integer(v) for s, v in indices.items()}}
-    expr = _unroll(expr.xreplace({E: cross_entropy()}).subs(values))
+    expr = _unroll(expand_abbreviations(expr, symbols_only=True).subs(values))
     # A derivative with respect to q_n is taken with q_n as a variable, before q_n is expanded.
     expr = expr.replace(lambda e: isinstance(e, Derivative) and all(map(is_abbreviation, e.variables)),
                         lambda e: e.doit())
     expr = _unroll(expand_abbreviations(expr).subs(values))
     expr = expr.doit()
-    leftover = [s for s in expr.free_symbols if not (isinstance(s, Indexed) and s.base in (z, y))
-                and s not in (z.label, y.label) and s not in PARAMETERS]
+    known = set(PARAMETERS) | {base.label for base in ARRAYS}
+    leftover = [s for s in expr.free_symbols
+                if not (isinstance(s, Indexed) and s.base in ARRAYS) and s not in known]
     if leftover:
         raise CheckError(f"cannot evaluate {expr}: {leftover} left after making it concrete")
     return expr
 
 
-def numeric_value(concrete: Expr, logits, targets, parameters=None) -> float:
+def numeric_value(concrete: Expr, arrays: dict, parameters=None) -> float:
+    """The value of a concrete expression at the given arrays (base -> values, position n for
+    index n + 1) and parameters (symbol -> value)."""
     subs = {p: Float(float(v)) for p, v in (parameters or {}).items()}
-    subs.update({z[n + 1]: Float(float(v)) for n, v in enumerate(logits)})
-    subs.update({y[n + 1]: Float(float(v)) for n, v in enumerate(targets)})
+    for base, values in arrays.items():
+        subs.update({base[n + 1]: Float(float(v)) for n, v in enumerate(values)})
     value = concrete.xreplace(subs).evalf()
     try:
         return float(value)
@@ -98,7 +101,14 @@ def numeric_value(concrete: Expr, logits, targets, parameters=None) -> float:
 # ---- sampling what the facts allow ------------------------------------------------------------
 
 def _free_indices(*exprs: Expr) -> list[Symbol]:
-    return sorted(set().union(*map(free_indices, exprs)), key=str)
+    """The free indices of ``exprs``, and those hidden in their abbreviations (the class c
+    inside y'); an index that is bound where it stands gets a value it never uses."""
+    found = set().union(*map(free_indices, exprs))
+    for expr in exprs:
+        for atom in expr.atoms(Indexed, Symbol):
+            if is_abbreviation(atom):
+                found |= free_indices(expand_abbreviations(atom))
+    return sorted(found, key=str)
 
 
 def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
@@ -119,16 +129,24 @@ def sample_targets(facts, size: int, indices: dict[Symbol, int], rng):
     return rng.normal(size=size)
 
 
+def sample(facts, size: int, indices: dict[Symbol, int], rng) -> tuple[dict, dict]:
+    """Random arrays and parameters for one numeric comparison, within their domains."""
+    arrays = {z: rng.normal(scale=2.0, size=size), y: sample_targets(facts, size, indices, rng),
+              w: rng.uniform(0.2, 2.0, size=size)}
+    parameters = {a: rng.normal(scale=3.0), T: rng.uniform(0.3, 3.0), epsilon: rng.uniform(0, 1)}
+    return arrays, parameters
+
+
 # ---- symbolic comparison -----------------------------------------------------------------------
 
-def symbolically_equal(a: Expr, b: Expr, facts=frozenset()) -> bool:
-    """Whether ``a - b`` simplifies to 0 for symbolic K.
+def symbolically_equal(left: Expr, right: Expr, facts=frozenset()) -> bool:
+    """Whether ``left - right`` simplifies to 0 for symbolic K.
 
     Each derivative is replaced by an opaque symbol first, so SymPy never differentiates
     (it would take ``q_i`` to be independent of ``z_k``); ``E`` is unfolded everywhere and
     ``q_n`` outside derivatives, which only uses their definitions.
     """
-    difference = (a - b).xreplace({E: cross_entropy()})
+    difference = expand_abbreviations(left - right, symbols_only=True)
     difference = difference.xreplace({d: Dummy() for d in difference.atoms(Derivative)})
     difference = expand_abbreviations(difference)
     difference = difference.replace(lambda e: isinstance(e, SumExcept), lambda e: e.as_sum())
@@ -175,18 +193,16 @@ def check(derivation: Derivation, seed: int = 0) -> Report:
         passed = 0
         for size in SIZES:
             for indices in _assignments(names, size, rng):
-                a, b = concrete(before, size, indices), concrete(step.expr, size, indices)
+                first, second = concrete(before, size, indices), concrete(step.expr, size, indices)
                 for _ in range(SAMPLES):
-                    logits = rng.normal(scale=2.0, size=size)
-                    targets = sample_targets(step.facts, size, indices, rng)
-                    params = {p: rng.normal(scale=3.0) for p in PARAMETERS}
-                    va, vb = (numeric_value(x, logits, targets, params) for x in (a, b))
+                    arrays, params = sample(step.facts, size, indices, rng)
+                    va, vb = (numeric_value(x, arrays, params) for x in (first, second))
                     if not abs(va - vb) <= TOLERANCE * (1 + abs(va) + abs(vb)):
                         raise CheckError(
                             f"{where} does not hold: at K={size}, "
                             f"{', '.join(f'{s}={v}' for s, v in indices.items()) or 'no free index'}, "
-                            f"logits={np.round(logits, 4).tolist()}, "
-                            f"targets={np.round(targets, 4).tolist()} "
+                            f"logits={np.round(arrays[z], 4).tolist()}, "
+                            f"targets={np.round(arrays[y], 4).tolist()} "
                             f"the step before gives {va:.12g} and this step {vb:.12g}")
                     passed += 1
         symbolic = symbolically_equal(before, step.expr, step.facts)

@@ -28,7 +28,8 @@ from sympy import (Add, Derivative, Expr, Function, Indexed, KroneckerDelta, Mul
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__, scaffold
-from .model import E, PROBABILITY, a, c, free_indices, i, k, l, q, y, z
+from .model import (E, E_ls, E_T, E_w, PROBABILITY, K, T, a, c, epsilon, free_indices, i, k, l, p, q, w,
+                    y, y_ls, z)
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -51,11 +52,16 @@ class AtLabel(Function):
 Z, Y, Q, LOGQ, A, SHIFTED, DELTA, ONEHOT = (
     Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ", "onehot"))
 Q_ROW, Q_COL = Symbol("q_row"), Symbol("q_col")  # q along the second-last or the last axis
+W, Y_LS, TEMPERATURE, EPSILON, CLASSES = (Symbol(n) for n in ("w", "y'", "T", "ε", "K"))
 
 #: How each array symbol is spelled in the generated code.
 CODE_NAMES = {Z: "logits", Y: "target", Q: "probs", LOGQ: "log_probs", A: "shift",
               SHIFTED: "shifted", DELTA: "numpy.eye(probs.shape[-1], dtype=probs.dtype)",
-              Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]"}
+              Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]", W: "weight",
+              Y_LS: "smoothed", TEMPERATURE: "temperature", EPSILON: "epsilon",
+              CLASSES: "logits.shape[-1]"}
+_SCALARS = {TEMPERATURE, EPSILON, CLASSES}
+_SQUARE = {DELTA, Q_ROW, Q_COL}
 _RANK = {"scalar": 0, "row": 1, "full": 2, "square": 3}
 
 
@@ -63,26 +69,29 @@ def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> 
     """An indexed formula as an array formula along the class axis.
 
     Every index stands for the class axis, except ``rows`` (the Jacobian's i), which stands for
-    a second axis before it.  ``log q_n`` becomes the log-softmax array.  With ``one_hot`` the
-    target is given by labels: ``y_k`` is the one-hot array and ``z_c`` the logit at the label.
+    a second axis before it.  ``log q_n`` becomes the log-softmax array; the tempered softmax
+    ``p`` is the softmax of the logits the caller has divided by T, so it is ``q`` here.  With
+    ``one_hot`` the target is given by labels: ``y_k`` is the one-hot array and ``z_c`` the
+    logit at the label; ``δ_kc`` is always the one-hot target array.
     """
     def convert(e):
         if isinstance(e, Sum):
             return (ClassSum if rows is None else SquareClassSum)(convert(e.function))
-        if isinstance(e, log) and isinstance(e.args[0], Indexed) and e.args[0].base == q:
+        if isinstance(e, log) and isinstance(e.args[0], Indexed) and e.args[0].base in (q, p):
             return LOGQ
         if isinstance(e, KroneckerDelta):
-            return DELTA
+            return Y if c in e.args else DELTA
         if isinstance(e, Indexed):
             if e.indices[0] == c:
                 return AtLabel(convert(e.base[k]))
-            if e.base == q and rows is not None:
+            if e.base in (q, p) and rows is not None:
                 return Q_ROW if e.indices[0] == rows else Q_COL
             if e.base == y and one_hot:
                 return ONEHOT
-            return {z: Z, y: Y, q: Q}[e.base]
-        if e == a:
-            return A
+            return {z: Z, y: Y, q: Q, p: Q, w: W, y_ls: Y_LS}[e.base]
+        names = {a: A, T: TEMPERATURE, epsilon: EPSILON, K: CLASSES}
+        if e in names:
+            return names[e]
         if not e.args:
             return e
         return e.func(*map(convert, e.args))
@@ -154,21 +163,28 @@ class _Lowering:
             return self.names[e]  # computed before (also catches what cse leaves)
         if e.is_Number:
             return self.printer.doprint(e)
+        if e == ONEHOT:  # only where the formula needs the one-hot rows themselves
+            return self._emit(e, name or str(next(self.fresh)))
         if isinstance(e, Symbol) and name is None:
             code = self.printer.doprint(e)
-            self.shapes.setdefault(code, "square" if e in (DELTA, Q_ROW, Q_COL) else "full")
+            shape = "square" if e in _SQUARE else "scalar" if e in _SCALARS else "full"
+            self.shapes.setdefault(code, shape)
             return code
         self.names[e] = self._emit(e, name or str(next(self.fresh)))
         return self.names[e]
 
     def _emit(self, e: Expr, name: str) -> str:
+        if e == ONEHOT:
+            return self._add(name, "_one_hot", ("labels", "logits"), e, shape="full",
+                             inplace=False)
         if isinstance(e, Symbol):  # an output that is another array under a new name
             return self._add(name, "", (self.operand(e),), e, inplace=False)
         if isinstance(e, ClassSum):
             inner = e.args[0]
-            if inner == Y * LOGQ:  # 0·log 0 = 0 for classes that are masked
-                return self._add(name, "_sum_xlogq", ("target", self.operand(LOGQ)), e,
-                                 shape="row", inplace=False)
+            weight, rest = inner.as_independent(LOGQ, as_Add=False)
+            if rest == LOGQ:  # Σ_i f_i log q_i with 0·log 0 = 0 for classes that are masked
+                return self._add(name, "_sum_xlogq", (self.operand(weight), self.operand(LOGQ)),
+                                 e, shape="row", inplace=False)
             self._add(name, "numpy.sum", (self.operand(inner),), e, shape="row", inplace=False,
                       extra="axis=-1, keepdims=True")
             if isinstance(e, SquareClassSum):
@@ -179,6 +195,11 @@ class _Lowering:
                              inplace=False)
         if isinstance(e, (exp, log)):
             return self._add(name, f"numpy.{type(e).__name__}", (self.operand(e.args[0]),), e)
+        if e.is_Pow:
+            base = self.operand(e.base)
+            if e.exp == -1:
+                return self._add(name, "numpy.divide", ("1", base), e)
+            return self._add(name, "numpy.power", (base, self.operand(e.exp)), e)
         if e.is_Add:
             return self._emit_add(e, name)
         if e.is_Mul:
@@ -309,6 +330,15 @@ class Formulas:
     grad_labels: Expr    # ∂E/∂z_k for a one-hot target at c
     hessian: Expr        # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
     hessian_labels: Expr
+    tempered_loss: Expr  # E_T = -Σ_i y_i log p_i
+    tempered_grad: Expr  # ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T
+    tempered_loss_labels: Expr
+    tempered_grad_labels: Expr
+    weighted_loss: Expr  # E_w = -Σ_i w_i y_i log q_i
+    weighted_grad: Expr  # ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k
+    smoothed_target: Expr  # y'_k = (1 - ε) δ_kc + ε/K
+    smoothed_loss: Expr  # E' = -Σ_i y'_i log q_i
+    smoothed_grad: Expr  # ∂E'/∂z_k = q_k - y'_k
 
 
 def formulas() -> Formulas:
@@ -324,13 +354,26 @@ def formulas() -> Formulas:
     grad_labels = rules.apply("one-hot-select", grad)
     hessian = _last(hess, Derivative(E, z[k], z[l]), without=PROBABILITY)
     hessian_labels = rules.apply("one-hot-select", hessian)
+    temp, weights, smooth = (derivation(n) for n in ("temperature", "class-weights", "label-smoothing"))
+    tempered_loss = _last(temp, E_T, first=True)
+    tempered_grad = rules.apply("factor", _last(temp, Derivative(E_T, z[k]), without=PROBABILITY))
+    # the code divides the logits by T first: log p_c is then the log-softmax at c
+    tempered_loss_labels = rules.apply("one-hot-select", tempered_loss).subs(
+        log(p[c]), log_probs.subs(k, c))
+    tempered_grad_labels = rules.apply("one-hot-select", tempered_grad)
+    smoothed_grad = _last(smooth, Derivative(E_ls, z[k]), with_rule="smoothed-sum")
     return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels,
-                    hessian, hessian_labels)
+                    hessian, hessian_labels, tempered_loss, tempered_grad, tempered_loss_labels,
+                    tempered_grad_labels, _last(weights, E_w, first=True), weights.result,
+                    rules.apply("definition-smoothed-target", y_ls[k]),
+                    rules.apply("definition-smoothed-cross-entropy", E_ls), smoothed_grad)
 
 
-def _last(d: Derivation, lhs, first=False, without=None) -> Expr:
-    """The last (or first) main step of ``d`` with left-hand side ``lhs`` (and no fact ``without``)."""
-    found = [s.expr for s in d.main_steps if s.lhs == lhs and without not in s.facts]
+def _last(d: Derivation, lhs, first=False, without=None, with_rule=None) -> Expr:
+    """The last (or first) main step of ``d`` with left-hand side ``lhs``, without the fact
+    ``without`` in force, or the one made by the rule ``with_rule``."""
+    found = [s.expr for s in d.main_steps if s.lhs == lhs and without not in s.facts
+             and (with_rule is None or with_rule in s.rules)]
     return found[0] if first else found[-1]
 
 
@@ -357,12 +400,22 @@ def source() -> str:
     bodies.update({name: lines(*spec, one_hot=True) for name, spec in one_hot_target.items()})
     bodies["softmax_jacobian"] = lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
                                        rows=i)
+    tempered = [(Q, f.probs), (LOGQ, f.log_probs), (loss, f.tempered_loss), (grad, f.tempered_grad)]
+    bodies["tempered"] = lines(tempered, ("loss", "grad"))
+    bodies["tempered_labels"] = lines([(Q, f.probs), (loss, f.tempered_loss_labels),
+                                       (grad, f.tempered_grad_labels)], ("loss", "grad"),
+                                      one_hot=True)
+    bodies["weighted"] = lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.weighted_loss),
+                                (grad, f.weighted_grad)], ("loss", "grad"))
+    bodies["smoothed"] = lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
+                                (loss, f.smoothed_loss), (grad, f.smoothed_grad)], ("loss", "grad"))
     hessian = Symbol("hessian")
     bodies["cross_entropy_hessian"] = lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
                                             rows=k)
     bodies["cross_entropy_hessian_labels"] = lines([(Q, f.probs), (hessian, f.hessian_labels)],
                                                    ("hessian",), rows=k, one_hot=True)
-    indented = {name: "\n".join(" " * (12 if name.startswith("cross") else 8) + line
+    nested = ("cross", "tempered")  # bodies inside an if/else on the kind of target
+    indented = {name: "\n".join(" " * (12 if name.startswith(nested) else 8) + line
                                  for line in body) for name, body in bodies.items()}
     sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources())
     return (scaffold.HEADER.format(version=__version__, sources=sources)

@@ -31,8 +31,11 @@ _m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denomi
 
 #: A real shift of the logits: softmax(z - a) = softmax(z) for every real a.
 a = Symbol("a", real=True)
+#: The temperature of a tempered softmax, and the amount of label smoothing.
+T = Symbol("T", positive=True)
+epsilon = Symbol("epsilon", positive=True)
 #: Real parameters a step may contain; the checker draws them at random.
-PARAMETERS = (a,)
+PARAMETERS = (a, T, epsilon)
 
 #: Free indices and the range each one is known to lie in: 1 <= index <= K.
 FREE_INDEX_RANGE = "1 <= k <= K"
@@ -40,8 +43,20 @@ INDICES = (i, j, k, l, c, _m)
 
 z = IndexedBase("z", real=True)   # logits
 y = IndexedBase("y", real=True)   # targets
-q = IndexedBase("q", positive=True)  # softmax of z: an abbreviation
-E = Symbol("E")                   # cross-entropy: an abbreviation
+w = IndexedBase("w", positive=True)  # class weights
+#: The arrays a step may contain; the checker draws each at random.
+ARRAYS = (z, y, w)
+
+# Abbreviations: each stands for the definition given below (see ABBREVIATIONS).
+q = IndexedBase("q", positive=True)       # softmax of z
+p = IndexedBase("p", positive=True)       # softmax of z / T
+sig = IndexedBase("sigma", positive=True)  # sigmoid of z
+y_ls = IndexedBase("y'", real=True)       # label-smoothed one-hot target
+E = Symbol("E")                           # cross-entropy of q against y
+E_w = Symbol("E_w")                       # class-weighted cross-entropy
+E_T = Symbol("E_T")                       # cross-entropy of the tempered softmax p
+E_ls = Symbol("E'")                       # cross-entropy against the smoothed target
+E_b = Symbol("E_b")                       # binary cross-entropy of independent sigmoids
 
 
 def exp_sum(bound: Symbol = j) -> Sum:
@@ -60,9 +75,45 @@ def log_sum_exp() -> Expr:
     return log(exp_sum())
 
 
-def cross_entropy() -> Expr:
-    """``E = -Σ_i y_i log q_i``."""
-    return -Sum(y[i] * log(q[i]), (i, 1, K))
+def cross_entropy(target: IndexedBase = y, probs: IndexedBase = q) -> Expr:
+    """``E = -Σ_i y_i log q_i`` (for another target or softmax when given)."""
+    return -Sum(target[i] * log(probs[i]), (i, 1, K))
+
+
+def weighted_cross_entropy() -> Expr:
+    """``E_w = -Σ_i w_i y_i log q_i``."""
+    return -Sum(w[i] * y[i] * log(q[i]), (i, 1, K))
+
+
+def tempered_softmax(index) -> Expr:
+    """``p_index = e^{z_index / T} / Σ_j e^{z_j / T}``."""
+    bound = _m if index == j else j
+    return exp(z[index] / T) / Sum(exp(z[bound] / T), (bound, 1, K))
+
+
+def sigmoid(index) -> Expr:
+    """``σ_index = 1 / (1 + e^{-z_index})``."""
+    return 1 / (1 + exp(-z[index]))
+
+
+def binary_cross_entropy() -> Expr:
+    """``E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i))``, one sigmoid per class."""
+    return -Sum(y[i] * log(sig[i]) + (1 - y[i]) * log(1 - sig[i]), (i, 1, K))
+
+
+def smoothed_target(index) -> Expr:
+    """``y'_index = (1 - ε) δ_index,c + ε / K``: one-hot at c, smoothed by ε."""
+    return (1 - epsilon) * KroneckerDelta(index, c) + epsilon / K
+
+
+#: Every abbreviation and the definition it stands for.
+ABBREVIATIONS = {
+    E: cross_entropy, E_w: weighted_cross_entropy, E_T: lambda: cross_entropy(y, p),
+    E_ls: lambda: cross_entropy(y_ls, q), E_b: binary_cross_entropy,
+    q: softmax, p: tempered_softmax, sig: sigmoid, y_ls: smoothed_target,
+}
+#: The cross-entropies of the softmax q, by their target.
+TARGET_OF = {E: y, E_ls: y_ls}
 
 
 class SumExcept(Expr):
@@ -121,20 +172,31 @@ ONE_HOT = Fact("one-hot", Eq(y[i], KroneckerDelta(i, c)),
 
 
 def is_abbreviation(expr) -> bool:
-    """True for ``q_index`` and ``E``, which stand for longer expressions."""
-    return expr == E or (isinstance(expr, Indexed) and expr.base == q)
+    """True for ``E``, ``q_index`` and the other names that stand for longer expressions."""
+    if isinstance(expr, Indexed):
+        return expr.base in ABBREVIATIONS
+    return isinstance(expr, Symbol) and expr in ABBREVIATIONS
 
 
-def expand_abbreviations(expr: Expr) -> Expr:
-    """Replace ``E`` and every ``q_index`` by their definitions."""
-    expr = expr.xreplace({E: cross_entropy()})
-    return expr.replace(lambda e: isinstance(e, Indexed) and e.base == q,
-                        lambda e: softmax(e.indices[0]))
+def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
+    """Replace every abbreviation by its definition, until none is left (only the loss
+    symbols such as ``E`` with ``symbols_only``)."""
+    for _ in range(5):  # definitions refer to other abbreviations at most a few levels deep
+        expr = expr.xreplace({sym: ABBREVIATIONS[sym]() for sym in expr.atoms(Symbol)
+                              if sym in ABBREVIATIONS})
+        if symbols_only:
+            return expr
+        expr = expr.replace(lambda e: isinstance(e, Indexed) and e.base in ABBREVIATIONS,
+                            lambda e: ABBREVIATIONS[e.base](e.indices[0]))
+        if not any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS):
+            return expr
+    return expr
 
 
 def depends_on_logits(expr: Expr) -> bool:
-    """Whether ``expr`` varies with the logits (through ``z``, ``q`` or ``E``)."""
-    return expr.has(z) or expr.has(q) or expr.has(E)
+    """Whether ``expr`` varies with the logits (through ``z`` or an abbreviation)."""
+    return expr.has(z) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
+                              if abbreviation != y_ls)
 
 
 def is_logit(expr) -> bool:

@@ -91,9 +91,13 @@ class Script:
         main = [s for s in self.steps if not s.aside]
         return main[-1] if main else None
 
-    def step(self, *names: str, lhs: Expr | None = None, **params) -> "Script":
-        """Apply the rules ``names`` in turn to the current expression and record the result."""
-        self.steps.append(self._make(names, lhs, aside=False, params=params))
+    def step(self, *names: str, lhs: Expr | None = None, start: bool = False,
+             **params) -> "Script":
+        """Apply the rules ``names`` in turn to the current expression and record the result.
+
+        With ``start``, a new chain begins: the rules apply to the new ``lhs`` itself.
+        """
+        self.steps.append(self._make(names, lhs, aside=False, params=params, start=start))
         return self
 
     def aside(self, *names: str, lhs: Expr | None = None, **params) -> "Script":
@@ -101,9 +105,9 @@ class Script:
         self.steps.append(self._make(names, lhs, aside=True, params=params))
         return self
 
-    def _make(self, names, lhs, aside, params) -> Step:
+    def _make(self, names, lhs, aside, params, start=False) -> Step:
         current = self._current()
-        expr = current.expr if current else self.lhs
+        expr = lhs if start else current.expr if current else self.lhs
         facts = set(current.facts) if current else set()
         try:
             expr = rules.apply_together(names, expr, **params)

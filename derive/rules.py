@@ -17,8 +17,9 @@ from sympy import (Add, Derivative, Expr, Indexed, KroneckerDelta, Mul, Pow, S, 
                    expand_mul, exp, factor_terms, log)
 
 from .errors import RuleDoesNotApplyError, UnknownRuleError
-from .model import (E, K, ONE_HOT, PROBABILITY, Fact, SumExcept, i, j, cross_entropy, depends_on_logits,
-                    is_abbreviation, is_logit, q, softmax, y, z, c)
+from .model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, K, ONE_HOT, PROBABILITY, TARGET_OF, Fact,
+                    SumExcept, c, depends_on_logits, i, is_abbreviation, is_logit, j, p, q, sig, y,
+                    y_ls, z)
 
 Rewrite = Callable[..., "Expr | None"]
 
@@ -135,31 +136,62 @@ def _split_constant(factors, depends: Callable[[Expr], bool]):
 
 # ---- definitions -----------------------------------------------------------------------------
 
-@rule("definition-cross-entropy", "definition of E",
-      "E = -Σ_i y_i log q_i, the cross-entropy of q against y", tex="definition of $E$")
-def _unfold_e(expr):
-    return cross_entropy() if expr == E else None
+def _definition(name: str, abbreviation, title: str, why: str, tex: str = "") -> None:
+    """Register the rule that replaces ``abbreviation`` by its definition in the model."""
+    def unfold(expr):
+        if isinstance(expr, Indexed) and expr.base == abbreviation:
+            return ABBREVIATIONS[abbreviation](expr.indices[0])
+        return ABBREVIATIONS[abbreviation]() if expr == abbreviation else None
+    rule(name, title, why, tex=tex)(unfold)
 
 
-@rule("definition-softmax", "definition of softmax", "q_i = e^{z_i} / Σ_j e^{z_j}")
-def _unfold_q(expr):
-    return softmax(expr.indices[0]) if is_abbreviation(expr) and expr != E else None
+_definition("definition-cross-entropy", E, "definition of E",
+            "E = -Σ_i y_i log q_i, the cross-entropy of q against y", tex="definition of $E$")
+_definition("definition-softmax", q, "definition of softmax", "q_i = e^{z_i} / Σ_j e^{z_j}")
+_definition("definition-weighted-cross-entropy", E_w, "definition of E_w",
+            "E_w = -Σ_i w_i y_i log q_i: the loss on class i weighs w_i", tex="definition of $E_w$")
+_definition("definition-tempered-cross-entropy", E_T, "definition of E_T",
+            "E_T = -Σ_i y_i log p_i, the cross-entropy of the tempered softmax",
+            tex="definition of $E_T$")
+_definition("definition-tempered-softmax", p, "definition of p",
+            "p_i = e^{z_i/T} / Σ_j e^{z_j/T}, the softmax at temperature T", tex="definition of $p$")
+_definition("definition-smoothed-target", y_ls, "definition of y'",
+            "y'_i = (1 - ε) δ_ic + ε/K: the one-hot target at c, smoothed by ε",
+            tex="definition of $y'$")
+_definition("definition-smoothed-cross-entropy", E_ls, "definition of E'",
+            "E' = -Σ_i y'_i log q_i, the cross-entropy against the smoothed target",
+            tex="definition of $E'$")
+_definition("definition-binary-cross-entropy", E_b, "definition of E_b",
+            "E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)): one binary cross-entropy a class",
+            tex="definition of $E_b$")
+_definition("definition-sigmoid", sig, "definition of σ", "σ_i = 1 / (1 + e^{-z_i})",
+            tex=r"definition of $\sigma$")
 
 
-@rule("fold-softmax", "definition of softmax", "e^{z_i} / Σ_j e^{z_j} is q_i")
+@rule("fold-softmax", "definition of softmax",
+      "e^{z_i} / Σ_j e^{z_j} is q_i, and e^{z_i/T} / Σ_j e^{z_j/T} is p_i")
 def _fold_q(expr):
     if not isinstance(expr, Mul):
         return None
-    exps = [f for f in expr.args if isinstance(f, exp) and is_logit(f.args[0])]
-    dens = [f for f in expr.args if isinstance(f, Pow) and _is_exp_sum(f.base)
+    dens = [f for f in expr.args if isinstance(f, Pow) and isinstance(f.base, Sum)
             and f.exp.is_Integer and f.exp < 0]
-    if not exps or len(dens) != 1:
+    if len(dens) != 1:
         return None
     den = dens[0]
-    pairs = min(len(exps), -den.exp)
-    folded = [q[f.args[0].indices[0]] for f in exps[:pairs]]
-    others = [f for f in expr.args if f not in exps[:pairs] and f is not den]
-    return Mul(*others, *folded, Pow(den.base, den.exp + pairs))
+    folded, used = [], []
+    for factor in expr.args:
+        logits = [x for x in factor.atoms(Indexed) if x.base == z]
+        if not isinstance(factor, exp) or len(logits) != 1 or len(folded) == -den.exp:
+            continue
+        index = logits[0].indices[0]
+        base = next((b for b in (q, p) if ABBREVIATIONS[b](index) == factor / den.base), None)
+        if base is not None:
+            folded.append(base[index])
+            used.append(factor)
+    if not folded:
+        return None
+    others = [f for f in expr.args if f not in used and f is not den]
+    return Mul(*others, *folded, Pow(den.base, den.exp + len(folded)))
 
 
 @rule("shift-softmax", "shift invariance",
@@ -211,6 +243,14 @@ def _sum_linearity(expr):
     if len(terms) == 1 and terms[0][0] == 1:
         return None
     return Add(*(const * make(rest) for const, rest in terms))
+
+
+@rule("sum-of-constant", "sum of a constant", "Σ_{i=1}^{K} f = K f when f does not depend on i")
+def _sum_of_constant(expr):
+    if not isinstance(expr, Sum) or len(expr.limits) != 1:
+        return None
+    index, lo, hi = expr.limits[0]
+    return None if expr.function.has(index) else (hi - lo + 1) * expr.function
 
 
 @rule("split-term", "split off the i = k term", "Σ_i f_i = f_k + Σ_{i≠k} f_i, because 1 <= k <= K",
@@ -305,17 +345,17 @@ def _constant_derivative(expr):
 
 
 @rule("gradient-lemma", "gradient (lemma)",
-      "∂E/∂z_k = (Σ_i y_i) q_k - y_k, proved by the derivation logsumexp for any target",
+      "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation logsumexp",
       tex="gradient (lemma)")
 def _gradient_lemma(expr):
-    if not isinstance(expr, Derivative) or expr.expr != E:
+    if not isinstance(expr, Derivative) or expr.expr not in TARGET_OF:
         return None
     (first, count), *rest = expr.variable_count
     if count != 1 or not is_logit(first):
         return None
-    index = first.indices[0]
+    index, target = first.indices[0], TARGET_OF[expr.expr]
     bound = j if index == i else i
-    gradient = Sum(y[bound], (bound, 1, K)) * q[index] - y[index]
+    gradient = Sum(target[bound], (bound, 1, K)) * q[index] - target[index]
     return Derivative(gradient, *rest) if rest else gradient
 
 
@@ -394,6 +434,15 @@ def _probability_sum(expr):
 def _probability_complement(expr):
     if isinstance(expr, SumExcept) and expr.function == y[expr.index]:
         return 1 - y[expr.skip]
+    return None
+
+
+@rule("smoothed-sum", "Σ_i y'_i = 1",
+      "the smoothed target sums to 1, as the first part of label-smoothing shows",
+      tex=r"$\textstyle\sum_i y'_i = 1$")
+def _smoothed_sum(expr):
+    if isinstance(expr, Sum) and len(expr.limits) == 1 and expr.function == y_ls[expr.limits[0][0]]:
+        return S.One
     return None
 
 

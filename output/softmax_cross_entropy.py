@@ -20,7 +20,9 @@ A -inf logit is masked: probability 0, and a finite loss unless the target puts 
 import numpy
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
-           "cross_entropy_with_grad", "cross_entropy_hessian", "softmax_jacobian"]
+           "cross_entropy_with_grad", "cross_entropy_hessian", "tempered_cross_entropy_with_grad",
+           "weighted_cross_entropy_with_grad", "smoothed_cross_entropy_with_grad",
+           "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -113,7 +115,39 @@ def _prepare(logits, target, reduction):
         raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
     logits, out_dtype = _floating(logits)
     labels, target = _target(target, logits)
-    return logits, out_dtype, labels, target, _shift(logits)
+    return logits, out_dtype, labels, target
+
+
+def _one_hot(labels, logits):
+    """The one-hot targets of the labels, for the formulas that need whole rows."""
+    return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
+
+
+def _number(value, name, low, high, open_low=False):
+    """A scalar parameter as a float, checked against its range."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if not (low < number if open_low else low <= number) or not number <= high             or not numpy.isfinite(number):
+        bracket = "(" if open_low else "["
+        closing = ")" if numpy.isinf(high) else "]"
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}{closing}, not {number}")
+    return number
+
+
+def _weights(weight, logits):
+    """Class weights: finite, not negative, one a class."""
+    array = numpy.asarray(weight)
+    if array.shape != logits.shape[-1:]:
+        raise ValueError(f"weight must have one entry a class, shape {logits.shape[-1:]}, "
+                         f"not {array.shape}")
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"weight must be real numbers, not {array.dtype}")
+    array = array.astype(logits.dtype)
+    if not numpy.all(numpy.isfinite(array)) or numpy.any(array < 0):
+        raise ValueError("weight must be finite and not negative")
+    return array
 
 
 def _reduce(loss, reduction, out_dtype):
@@ -160,7 +194,8 @@ def cross_entropy(logits, target, reduction="none"):
     ``target``: integer class labels of shape ``logits.shape[:-1]``, or probabilities of the
     shape of ``logits``. ``reduction``: "none" (one loss a row), "mean" or "sum".
     """
-    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -184,7 +219,8 @@ def cross_entropy_grad(logits, target, reduction="none"):
     """Gradient of :func:`cross_entropy` with respect to the logits, shaped like them:
     (Σ_i y_i) q_k - y_k, which is q_k - y_k when the target sums to 1; divided by the
     number of rows for reduction="mean"."""
-    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -205,7 +241,8 @@ def cross_entropy_grad(logits, target, reduction="none"):
 
 def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
-    logits, out_dtype, labels, target, shift = _prepare(logits, target, reduction)
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -235,7 +272,8 @@ def cross_entropy_hessian(logits, target):
     """Hessian of :func:`cross_entropy` for each row, shape (..., K, K): entry [..., k, l] is
     ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l), which is diag(q) - q qᵀ when the target
     sums to 1 (as it does for labels)."""
-    logits, out_dtype, labels, target, shift = _prepare(logits, target, "none")
+    logits, out_dtype, labels, target = _prepare(logits, target, "none")
+    shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
@@ -254,6 +292,101 @@ def cross_entropy_hessian(logits, target):
             t4 = numpy.sum(target, axis=-1, keepdims=True)[..., None]  # Σ_j y
             hessian = numpy.multiply(t3, t4, out=t3)  # (Σ[i=1..K] y_i)·q_k·(δ_kl - q_l)
     return hessian.astype(out_dtype, copy=False)
+
+
+def tempered_cross_entropy_with_grad(logits, target, temperature, reduction="none"):
+    """Loss and gradient of the cross-entropy of p = softmax(logits / temperature):
+    E_T = -Σ_i y_i log p_i and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    temperature = logits.dtype.type(_number(temperature, "temperature", 0, numpy.inf, open_low=True))
+    logits = numpy.divide(logits, temperature)  # z / T: p is the softmax of z / T
+    shift = _shift(logits)
+    with numpy.errstate(invalid="ignore"):
+        if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            t3 = _take(shifted, labels)  # (z - a) at the label
+            loss = numpy.subtract(t2, t3, out=t2)  # a + log(Σ[j=1..K] e^(z_j - a)) - z_c
+            t4 = _subtract_one_hot(probs, labels, out=probs)  # e^(z - a)/Σ_j e^(z - a) - onehot
+            grad = numpy.divide(t4, temperature, out=t4)  # (p_k - y_k)/T
+        else:
+            shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+            t0 = numpy.exp(shifted)  # e^(z - a)
+            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+            probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+            t2 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+            log_probs = numpy.subtract(shifted, t2, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+            t3 = _sum_xlogq(target, log_probs)  # Σ_j y·(z - a - log(Σ_j e^(z - a)))
+            loss = numpy.negative(t3, out=t3)  # -(Σ[i=1..K] y_i·log(p_i))
+            t4 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t5 = numpy.multiply(probs, t4, out=probs)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a)
+            t6 = numpy.subtract(t5, target, out=t5)  # (e^(z - a)·Σ_j y)/Σ_j e^(z - a) - y
+            grad = numpy.divide(t6, temperature, out=t6)  # ((Σ[i=1..K] y_i)·p_k - y_k)/T
+    return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+
+
+def weighted_cross_entropy_with_grad(logits, target, weight, reduction="none"):
+    """Loss and gradient of the class-weighted cross-entropy E_w = -Σ_i w_i y_i log q_i:
+    ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k. ``weight`` has one non-negative entry a class.
+
+    reduction="mean" divides by the total weight of the rows' classes, Σ_n w_(c_n), for
+    integer labels (as PyTorch does), and by the number of rows for probabilities."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    weight = _weights(weight, logits)
+    if labels is not None:
+        target = _one_hot(labels, logits)  # the weighted sums need whole rows
+    shift = _shift(logits)
+    with numpy.errstate(invalid="ignore"):
+        shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+        t0 = numpy.exp(shifted)  # e^(z - a)
+        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        t2 = numpy.multiply(weight, target)  # w·y
+        probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+        t3 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+        log_probs = numpy.subtract(shifted, t3, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+        t4 = _sum_xlogq(t2, log_probs)  # Σ_j w·y·(z - a - log(Σ_j e^(z - a)))
+        loss = numpy.negative(t4, out=t4)  # -(Σ[i=1..K] y_i·w_i·log(q_i))
+        t5 = numpy.sum(t2, axis=-1, keepdims=True)  # Σ_j w·y
+        t6 = numpy.multiply(probs, t5, out=probs)  # (e^(z - a)·Σ_j w·y)/Σ_j e^(z - a)
+        grad = numpy.subtract(t6, t2, out=t6)  # (Σ[i=1..K] y_i·w_i)·q_k - y_k·w_k
+    loss = loss[..., 0]
+    if reduction == "none":
+        return loss.astype(out_dtype, copy=False), grad.astype(out_dtype, copy=False)
+    total = loss.size if labels is None else numpy.sum(weight[labels])
+    if reduction == "mean" and total:
+        grad /= total
+    value = loss.sum() / total if reduction == "mean" else loss.sum()
+    return out_dtype.type(value), grad.astype(out_dtype, copy=False)
+
+
+def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
+    """Loss and gradient of the cross-entropy against the label-smoothed target
+    y'_k = (1 - ε) δ_kc + ε/K of integer ``labels``: ∂E'/∂z_k = q_k - y'_k, 0 <= ε <= 1."""
+    logits, out_dtype, labels, target = _prepare(logits, labels, reduction)
+    if labels is None:
+        raise ValueError("labels: label smoothing takes integer class labels of shape "
+                         "logits.shape[:-1]")
+    epsilon = logits.dtype.type(_number(epsilon, "epsilon", 0, 1))
+    target = _one_hot(labels, logits)
+    shift = _shift(logits)
+    with numpy.errstate(invalid="ignore"):
+        shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
+        t0 = numpy.exp(shifted)  # e^(z - a)
+        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
+        t2 = numpy.subtract(1, epsilon)  # 1 - ε
+        t3 = numpy.multiply(target, t2)  # y·(1 - ε)
+        t4 = numpy.divide(epsilon, logits.shape[-1])  # ε/K
+        smoothed = numpy.add(t3, t4, out=t3)  # δ_ck·(1 - ε) + ε/K
+        probs = numpy.divide(t0, t1, out=t0)  # e^(z_k - a)/(Σ[j=1..K] e^(z_j - a))
+        t5 = numpy.log(t1, out=t1)  # log(Σ_j e^(z - a))
+        log_probs = numpy.subtract(shifted, t5, out=shifted)  # z_k - a - log(Σ[j=1..K] e^(z_j - a))
+        t6 = _sum_xlogq(smoothed, log_probs)  # Σ_j (y·(1 - ε) + ε/K)·(z - a - log(Σ_j e^(z - a)))
+        loss = numpy.negative(t6, out=t6)  # -(Σ[i=1..K] y'_i·log(q_i))
+        grad = numpy.subtract(probs, smoothed, out=probs)  # q_k - y'_k
+    return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 
 def softmax_jacobian(logits):

@@ -4,15 +4,15 @@ import dataclasses
 import pytest
 from sympy import Derivative, KroneckerDelta, Sum, exp, log
 
+import derive
 from derive import check
 from derive.derivations import build
 from derive.errors import CheckError
-from derive.model import E, PROBABILITY, K, SumExcept, i, j, k, l, q, y, z
+from derive.model import E, PROBABILITY, K, SumExcept, T, c, epsilon, i, j, k, l, p, q, w, y, z
 from derive.records import Derivation, Step
 
 
-@pytest.mark.parametrize("name", ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
-                                  "hessian"])
+@pytest.mark.parametrize("name", derive.names())
 def test_every_step_is_checked(name):
     d = build(name)
     report = check.check(d)
@@ -35,6 +35,9 @@ WRONG = [
      + y[k], "an extra term"),
     ("softmax-jacobian", 7, q[i] * (1 - q[k]), "diagonal case used for every i"),
     ("hessian", 3, Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) + q[l]), "Hessian sign"),
+    ("temperature", 13, (p[k] - y[k]) * T, "times T instead of divided"),
+    ("class-weights", 11, q[k] * Sum(y[i], (i, 1, K)) - w[k] * y[k], "weights lost in the sum"),
+    ("label-smoothing", 6, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
     ("logsumexp", 3, -Sum(y[i] * (z[i] + log(Sum(exp(z[j]), (j, 1, K)))), (i, 1, K)), "log of quotient"),
 ]
 
@@ -91,5 +94,5 @@ def test_fingerprint_changes_with_any_step():
 def test_concretize_expands_everything():
     expr = check.concretize(Derivative(E, z[k]), 3, {k: 2})
     assert not expr.has(Derivative, Sum, q)
-    value = check.numeric_value(expr, [1.0, 2.0, 0.5], [0.0, 1.0, 0.0])
+    value = check.numeric_value(expr, {z: [1.0, 2.0, 0.5], y: [0.0, 1.0, 0.0]})
     assert value == pytest.approx(-0.3714682866)

@@ -11,7 +11,7 @@ from derive.model import E, PROBABILITY, K, i, k, q, y, z
 
 def test_names():
     assert derive.names() == ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
-                              "hessian"]
+                              "hessian", "temperature", "class-weights", "label-smoothing"]
 
 
 def test_hessian(derivations):

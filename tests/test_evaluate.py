@@ -34,7 +34,7 @@ def test_indices_are_zero_based():
 @pytest.mark.parametrize("kwargs, message", [
     ({"k": 3}, "index k=3 is out of range 0..2"),
     ({}, "needs a value for index k"),
-    ({"k": 0, "w": 1}, "unknown index 'w'"),
+    ({"k": 0, "v": 1}, "unknown index or parameter 'v'"),
 ])
 def test_bad_indices(kwargs, message):
     with pytest.raises(InputError, match=message):

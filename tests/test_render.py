@@ -30,7 +30,7 @@ CHAIN_LATEX_START = r"""% Gradient of the cross-entropy by the chain rule (chain
 """
 
 JACOBIAN_TEXT_END = """ 6.           = q_i·δ_ik - q_i·q_k
-      ↳ definition of softmax (e^{z_i} / Σ_j e^{z_j} is q_i)
+      ↳ definition of softmax (e^{z_i} / Σ_j e^{z_j} is q_i, and e^{z_i/T} / Σ_j e^{z_j/T} is p_i)
  7.           = q_i·(δ_ik - q_k)
       ↳ algebra (take out the common factor)
 """

@@ -4,7 +4,8 @@ from sympy import Derivative, KroneckerDelta, Sum, exp, log
 
 from derive import rules
 from derive.errors import RuleDoesNotApplyError, UnknownRuleError
-from derive.model import E, K, SumExcept, a, c, i, j, k, q, y, z
+from derive.model import (E, E_b, E_ls, E_T, E_w, K, SumExcept, T, a, c, epsilon, i, j, k, p,
+                          q, sig, w, y, y_ls, z)
 
 S = Sum(exp(z[j]), (j, 1, K))
 
@@ -15,6 +16,18 @@ def D(f, x=z[k]):
 
 CASES = [
     ("definition-cross-entropy", E, -Sum(y[i] * log(q[i]), (i, 1, K)), {}),
+    ("definition-weighted-cross-entropy", E_w, -Sum(w[i] * y[i] * log(q[i]), (i, 1, K)), {}),
+    ("definition-tempered-cross-entropy", E_T, -Sum(y[i] * log(p[i]), (i, 1, K)), {}),
+    ("definition-tempered-softmax", p[k], exp(z[k] / T) / Sum(exp(z[j] / T), (j, 1, K)), {}),
+    ("definition-smoothed-target", y_ls[k], (1 - epsilon) * KroneckerDelta(k, c) + epsilon / K, {}),
+    ("definition-smoothed-cross-entropy", E_ls, -Sum(y_ls[i] * log(q[i]), (i, 1, K)), {}),
+    ("definition-binary-cross-entropy", E_b,
+     -Sum(y[i] * log(sig[i]) + (1 - y[i]) * log(1 - sig[i]), (i, 1, K)), {}),
+    ("definition-sigmoid", sig[k], 1 / (1 + exp(-z[k])), {}),
+    ("fold-softmax", y[k] * exp(z[k] / T) / Sum(exp(z[j] / T), (j, 1, K)), y[k] * p[k], {}),
+    ("sum-of-constant", Sum(a * y[k], (i, 1, K)), K * a * y[k], {}),
+    ("smoothed-sum", q[k] * Sum(y_ls[i], (i, 1, K)) - y_ls[k], q[k] - y_ls[k], {}),
+    ("gradient-lemma", D(E_ls), Sum(y_ls[i], (i, 1, K)) * q[k] - y_ls[k], {}),
     ("definition-softmax", q[i], exp(z[i]) / S, {}),
     ("fold-softmax", y[i] * exp(z[k]) / S, y[i] * q[k], {}),
     ("fold-softmax", exp(z[i]) * exp(z[k]) / S**2, q[i] * q[k], {}),

@@ -18,6 +18,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "softmax-jacobian": ("jacobian", "∂q_i/∂z_k = q_i(δ_ik − q_k) by the quotient rule"),
     "shift-invariance": ("shift", "softmax(z − a) = softmax(z), and log q_k through log-sum-exp"),
     "hessian": ("hessian", "∂²E/∂z_k∂z_l = (Σy)(q_k δ_kl − q_k q_l), diag(q) − q qᵀ when Σy = 1"),
+    "temperature": ("temperature", "softmax at temperature T: ∂E_T/∂z_k = (p_k − y_k) / T"),
+    "class-weights": ("weights", "class weights w: ∂E_w/∂z_k = q_k Σ_i w_i y_i − w_k y_k"),
+    "label-smoothing": ("smoothing", "smoothed target y' = (1 − ε) one-hot + ε/K: q_k − y'_k"),
 }
 
 

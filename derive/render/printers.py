@@ -9,6 +9,7 @@ from __future__ import annotations
 from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Sum, Symbol,
                    exp, fraction, log)
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
 from ..model import SumExcept, q, y, z
@@ -118,6 +119,9 @@ class TextPrinter(StrPrinter):
 
     def _print_IndexedBase(self, expr):
         return self._print(expr.label)
+
+    def _print_Symbol(self, expr):
+        return pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
 
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr)

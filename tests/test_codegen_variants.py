@@ -1,0 +1,139 @@
+"""Generated code for the variants: Hessian aside, temperature, class weights, label smoothing.
+
+Each is checked against central differences of its own loss and against an independent
+reference built on SciPy (and on PyTorch, where it is installed).
+"""
+import numpy as np
+import pytest
+
+import derive
+
+scipy_special = pytest.importorskip("scipy.special")
+
+
+@pytest.fixture(scope="module")
+def m():
+    return derive.numpy_module()
+
+
+def central_difference(f, x, h=1e-6):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        grad[index] = (f(x + step) - f(x - step)) / (2 * h)
+    return grad
+
+
+RNG = np.random.default_rng(11)
+LOGITS = RNG.normal(scale=3, size=(5, 4))
+LABELS = np.array([0, 3, 1, 1, 2])
+PROBS = RNG.dirichlet(np.ones(4), size=5)
+WEIGHT = np.array([0.5, 2.0, 1.0, 0.25])
+
+
+def variants(m):
+    return {
+        "temperature": lambda z, t, r="none": m.tempered_cross_entropy_with_grad(z, t, 2.5, r),
+        "class-weights": lambda z, t, r="none": m.weighted_cross_entropy_with_grad(z, t, WEIGHT, r),
+        "label-smoothing": lambda z, t, r="none": m.smoothed_cross_entropy_with_grad(z, t, 0.1, r),
+    }
+
+
+@pytest.mark.parametrize("name", ["temperature", "class-weights", "label-smoothing"])
+@pytest.mark.parametrize("kind", ["labels", "probabilities"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_gradient_matches_central_differences(m, name, kind, reduction):
+    if name == "label-smoothing" and kind == "probabilities":
+        pytest.skip("label smoothing takes labels")
+    fn = variants(m)[name]
+    target = LABELS if kind == "labels" else PROBS
+    numeric = central_difference(lambda x: np.sum(fn(x, target, reduction)[0]), LOGITS)
+    assert fn(LOGITS, target, reduction)[1] == pytest.approx(numeric, abs=1e-6)
+
+
+def test_temperature_against_scipy(m):
+    T = 2.5
+    log_p = scipy_special.log_softmax(LOGITS / T, axis=-1)
+    loss, grad = m.tempered_cross_entropy_with_grad(LOGITS, PROBS, T)
+    assert loss == pytest.approx(-(PROBS * log_p).sum(axis=-1), rel=1e-12)
+    assert grad == pytest.approx((np.exp(log_p) - PROBS) / T, abs=1e-14)
+    loss1, _ = m.tempered_cross_entropy_with_grad(LOGITS, LABELS, 1.0)
+    assert loss1 == pytest.approx(m.cross_entropy(LOGITS, LABELS), rel=1e-12)
+
+
+def test_class_weights_against_scipy(m):
+    log_q = scipy_special.log_softmax(LOGITS, axis=-1)
+    per_row = -WEIGHT[LABELS] * log_q[np.arange(5), LABELS]
+    loss, grad = m.weighted_cross_entropy_with_grad(LOGITS, LABELS, WEIGHT, "mean")
+    assert loss == pytest.approx(per_row.sum() / WEIGHT[LABELS].sum(), rel=1e-12)
+    one_hot = np.eye(4)[LABELS]
+    expected = (np.exp(log_q) * WEIGHT[LABELS][:, None] - WEIGHT * one_hot) / WEIGHT[LABELS].sum()
+    assert grad == pytest.approx(expected, abs=1e-14)
+    loss_p, _ = m.weighted_cross_entropy_with_grad(LOGITS, PROBS, WEIGHT, "mean")
+    assert loss_p == pytest.approx(-(WEIGHT * PROBS * log_q).sum(axis=-1).mean(), rel=1e-12)
+    equal, _ = m.weighted_cross_entropy_with_grad(LOGITS, LABELS, np.ones(4))
+    assert equal == pytest.approx(m.cross_entropy(LOGITS, LABELS), rel=1e-12)
+
+
+def test_label_smoothing_against_scipy(m):
+    eps = 0.1
+    smoothed = (1 - eps) * np.eye(4)[LABELS] + eps / 4
+    log_q = scipy_special.log_softmax(LOGITS, axis=-1)
+    loss, grad = m.smoothed_cross_entropy_with_grad(LOGITS, LABELS, eps)
+    assert loss == pytest.approx(-(smoothed * log_q).sum(axis=-1), rel=1e-12)
+    assert grad == pytest.approx(np.exp(log_q) - smoothed, abs=1e-14)
+    assert grad.sum(axis=-1) == pytest.approx(0, abs=1e-12)  # the smoothed target sums to 1
+    plain, _ = m.smoothed_cross_entropy_with_grad(LOGITS, LABELS, 0.0)
+    assert plain == pytest.approx(m.cross_entropy(LOGITS, LABELS), rel=1e-12)
+
+
+def test_against_pytorch_where_installed(m):
+    torch = pytest.importorskip("torch")
+    z = torch.tensor(LOGITS, requires_grad=True)
+    labels = torch.tensor(LABELS)
+    for kwargs, ours in (({"weight": torch.tensor(WEIGHT)},
+                          m.weighted_cross_entropy_with_grad(LOGITS, LABELS, WEIGHT, "mean")),
+                         ({"label_smoothing": 0.1},
+                          m.smoothed_cross_entropy_with_grad(LOGITS, LABELS, 0.1, "mean"))):
+        z.grad = None
+        loss = torch.nn.functional.cross_entropy(z, labels, **kwargs)
+        loss.backward()
+        assert float(ours[0]) == pytest.approx(loss.item(), rel=1e-12)
+        assert ours[1] == pytest.approx(z.grad.numpy(), abs=1e-14)
+
+
+@pytest.mark.parametrize("name", ["temperature", "class-weights", "label-smoothing"])
+def test_conventions_large_masked_and_float32(m, name):
+    fn = variants(m)[name]
+    logits = np.array([[1e30, -1e30, 0.0, -np.inf]] * 2, dtype=np.float32)
+    loss, grad = fn(logits, np.array([0, 2]))
+    assert loss.dtype == np.float32 and grad.dtype == np.float32
+    assert np.all(np.isfinite(grad))
+    if name == "label-smoothing":  # the smoothed target puts ε/K on the masked class
+        assert loss.tolist() == [np.inf, np.inf]
+        loss, _ = fn(logits[:, :3], np.array([0, 2]))
+    else:
+        assert grad[:, 3].tolist() == [0.0, 0.0]
+    assert np.all(np.isfinite(loss))
+
+
+BAD = [
+    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, 0.0), r"temperature must lie in \(0"),
+    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, -1), "temperature must lie in"),
+    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, np.inf), "temperature must lie in"),
+    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, "hot"), "temperature must be a number"),
+    (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, np.ones(3)), "weight must have one entry"),
+    (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, -np.ones(4)), "finite and not negative"),
+    (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, WEIGHT, "avg"), "reduction must be"),
+    (lambda m: m.smoothed_cross_entropy_with_grad(LOGITS, LABELS, 1.5), r"epsilon must lie in \[0, 1\]"),
+    (lambda m: m.smoothed_cross_entropy_with_grad(LOGITS, PROBS, 0.1), "label smoothing takes integer"),
+    (lambda m: m.smoothed_cross_entropy_with_grad(LOGITS, np.array([0, 1, 2, 3, 4]), 0.1),
+     "must lie in 0..3"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD, ids=[b[1] for b in BAD])
+def test_bad_input(m, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(m)
