@@ -28,8 +28,8 @@ from sympy import (Add, Derivative, Expr, Function, Indexed, KroneckerDelta, Mul
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__, scaffold
-from .model import (E, E_ls, E_T, E_w, PROBABILITY, K, T, a, c, epsilon, free_indices, i, k, l, p, q, w,
-                    y, y_ls, z)
+from .model import (E, E_b, E_ls, E_T, E_w, PROBABILITY, K, T, a, c, epsilon, free_indices, i, k, l, p, q, w,
+                    sig, y, y_ls, z)
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -44,6 +44,10 @@ class SquareClassSum(ClassSum):
     """A class sum that enters a (..., K, K) result: it keeps one more axis."""
 
 
+class SoftPlus(Function):
+    """log(1 + e^u), computed as numpy.logaddexp(0, u) so that no exponential overflows."""
+
+
 class AtLabel(Function):
     """The entry of an array at each row's class label: ``x_c`` for a one-hot target at c."""
 
@@ -52,13 +56,14 @@ class AtLabel(Function):
 Z, Y, Q, LOGQ, A, SHIFTED, DELTA, ONEHOT = (
     Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ", "onehot"))
 Q_ROW, Q_COL = Symbol("q_row"), Symbol("q_col")  # q along the second-last or the last axis
-W, Y_LS, TEMPERATURE, EPSILON, CLASSES = (Symbol(n) for n in ("w", "y'", "T", "ε", "K"))
+W, Y_LS, TEMPERATURE, EPSILON, CLASSES, SIG = (
+    Symbol(n) for n in ("w", "y'", "T", "ε", "K", "σ"))
 
 #: How each array symbol is spelled in the generated code.
 CODE_NAMES = {Z: "logits", Y: "target", Q: "probs", LOGQ: "log_probs", A: "shift",
               SHIFTED: "shifted", DELTA: "numpy.eye(probs.shape[-1], dtype=probs.dtype)",
               Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]", W: "weight",
-              Y_LS: "smoothed", TEMPERATURE: "temperature", EPSILON: "epsilon",
+              Y_LS: "smoothed", TEMPERATURE: "temperature", EPSILON: "epsilon", SIG: "sigmoid",
               CLASSES: "logits.shape[-1]"}
 _SCALARS = {TEMPERATURE, EPSILON, CLASSES}
 _SQUARE = {DELTA, Q_ROW, Q_COL}
@@ -79,6 +84,10 @@ def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> 
             return (ClassSum if rows is None else SquareClassSum)(convert(e.function))
         if isinstance(e, log) and isinstance(e.args[0], Indexed) and e.args[0].base in (q, p):
             return LOGQ
+        if isinstance(e, log) and e.args[0].is_Add and len(e.args[0].args) == 2 and 1 in e.args[0].args:
+            (power,) = [t for t in e.args[0].args if t != 1]
+            if isinstance(power, exp):
+                return SoftPlus(convert(power.args[0]))
         if isinstance(e, KroneckerDelta):
             return Y if c in e.args else DELTA
         if isinstance(e, Indexed):
@@ -88,7 +97,7 @@ def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> 
                 return Q_ROW if e.indices[0] == rows else Q_COL
             if e.base == y and one_hot:
                 return ONEHOT
-            return {z: Z, y: Y, q: Q, p: Q, w: W, y_ls: Y_LS}[e.base]
+            return {z: Z, y: Y, q: Q, p: Q, w: W, y_ls: Y_LS, sig: SIG}[e.base]
         names = {a: A, T: TEMPERATURE, epsilon: EPSILON, K: CLASSES}
         if e in names:
             return names[e]
@@ -113,6 +122,9 @@ class _CommentPrinter(TextPrinter):
         return "Σ_j %s" % self._factor(expr.args[0])
 
     _print_SquareClassSum = _print_ClassSum
+
+    def _print_SoftPlus(self, expr):
+        return "log(1 + e^%s)" % self._factor(expr.args[0])
 
     def _print_AtLabel(self, expr):
         return "%s at the label" % self._factor(expr.args[0])
@@ -193,6 +205,8 @@ class _Lowering:
         if isinstance(e, AtLabel):
             return self._add(name, "_take", (self.operand(e.args[0]), "labels"), e, shape="row",
                              inplace=False)
+        if isinstance(e, SoftPlus):
+            return self._add(name, "numpy.logaddexp", ("0", self.operand(e.args[0])), e)
         if isinstance(e, (exp, log)):
             return self._add(name, f"numpy.{type(e).__name__}", (self.operand(e.args[0]),), e)
         if e.is_Pow:
@@ -339,6 +353,9 @@ class Formulas:
     smoothed_target: Expr  # y'_k = (1 - ε) δ_kc + ε/K
     smoothed_loss: Expr  # E' = -Σ_i y'_i log q_i
     smoothed_grad: Expr  # ∂E'/∂z_k = q_k - y'_k
+    sigmoid: Expr        # σ_k = 1 / (1 + e^{-z_k})
+    bce_loss: Expr       # E_b with log σ_i = -log(1 + e^{-z_i}), log(1 - σ_i) = -log(1 + e^{z_i})
+    bce_grad: Expr       # ∂E_b/∂z_k = σ_k - y_k
 
 
 def formulas() -> Formulas:
@@ -362,11 +379,17 @@ def formulas() -> Formulas:
         log(p[c]), log_probs.subs(k, c))
     tempered_grad_labels = rules.apply("one-hot-select", tempered_grad)
     smoothed_grad = _last(smooth, Derivative(E_ls, z[k]), with_rule="smoothed-sum")
+    logsig, bce = derivation("log-sigmoid"), derivation("sigmoid-bce")
+    # xreplace, not subs: the terms to replace contain the summation index i on purpose
+    bce_loss = rules.apply("definition-binary-cross-entropy", E_b).xreplace(
+        {log(sig[i]): _last(logsig, log(sig[k])).subs(k, i),
+         log(1 - sig[i]): _last(logsig, log(1 - sig[k])).subs(k, i)})
     return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels,
                     hessian, hessian_labels, tempered_loss, tempered_grad, tempered_loss_labels,
                     tempered_grad_labels, _last(weights, E_w, first=True), weights.result,
                     rules.apply("definition-smoothed-target", y_ls[k]),
-                    rules.apply("definition-smoothed-cross-entropy", E_ls), smoothed_grad)
+                    rules.apply("definition-smoothed-cross-entropy", E_ls), smoothed_grad,
+                    rules.apply("definition-sigmoid", sig[k]), bce_loss, bce.result)
 
 
 def _last(d: Derivation, lhs, first=False, without=None, with_rule=None) -> Expr:
@@ -409,6 +432,8 @@ def source() -> str:
                                 (grad, f.weighted_grad)], ("loss", "grad"))
     bodies["smoothed"] = lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
                                 (loss, f.smoothed_loss), (grad, f.smoothed_grad)], ("loss", "grad"))
+    bodies["sigmoid_bce"] = lines([(SIG, f.sigmoid), (loss, f.bce_loss), (grad, f.bce_grad)],
+                                  ("loss", "grad"))
     hessian = Symbol("hessian")
     bodies["cross_entropy_hessian"] = lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
                                             rows=k)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sympy import (Add, Derivative, Expr, Indexed, KroneckerDelta, Mul, Pow, S, Sum,
-                   expand_mul, exp, factor_terms, log)
+                   cancel, expand_mul, exp, factor_terms, log)
 
 from .errors import RuleDoesNotApplyError, UnknownRuleError
 from .model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, K, ONE_HOT, PROBABILITY, TARGET_OF, Fact,
@@ -208,16 +208,28 @@ def _shift_softmax(expr, by):
     return exp(exps[0].args[0] - by) / Sum(exp(z[bound] - by), (bound, 1, dens[0].base.limits[0][2]))
 
 
+@rule("common-denominator", "common denominator",
+      "bring a sum of fractions over one denominator and cancel: 1 - 1/(1 + e^{-z}) = 1/(1 + e^z)")
+def _common_denominator(expr):
+    def over_a_sum(term):  # a term with a sum in its denominator: 1/(1 + e^{-z}), ...
+        return any(isinstance(f, Pow) and f.exp.is_negative and isinstance(f.base, Add)
+                   for f in Mul.make_args(term))
+    if not isinstance(expr, Add) or not any(map(over_a_sum, expr.args)):
+        return None
+    new = cancel(expr)
+    return None if new == expr else new
+
+
 # ---- logarithms and sums ---------------------------------------------------------------------
 
 @rule("log-quotient", "log of a quotient", "log(u/v) = log u - log v, and log e^u = u for real u")
 def _log_quotient(expr):
-    if not isinstance(expr, log) or not isinstance(expr.args[0], Mul):
+    if not isinstance(expr, log) or not isinstance(expr.args[0], (Mul, Pow)):
         return None
-    factors = expr.args[0].args
+    factors = Mul.make_args(expr.args[0])
     den = [f.base ** -f.exp for f in factors if isinstance(f, Pow) and f.exp.is_negative]
     num = [f for f in factors if not (isinstance(f, Pow) and f.exp.is_negative)]
-    if not den:
+    if not den or (len(factors) == 1 and factors[0].exp != -1):
         return None
     return log(Mul(*num)) - log(Mul(*den))
 
@@ -405,6 +417,17 @@ def _quotient_rule(expr):
     if b == 1 or not depends_on_logits(b):
         return None
     return (b * Derivative(a, x) - a * Derivative(b, x)) / b**2
+
+
+@rule("sigmoid-derivative", "derivative of the sigmoid",
+      "∂σ_i/∂z_k = σ_i (1 - σ_i) δ_ik: σ_i depends on z_i only, and "
+      "∂σ/∂z = e^{-z} / (1 + e^{-z})² = σ (1 - σ)", tex=r"derivative of $\sigma$")
+def _sigmoid_derivative(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (is_logit(x) and isinstance(f, Indexed) and f.base == sig):
+        return None
+    return f * (1 - f) * KroneckerDelta(f.indices[0], x.indices[0])
 
 
 @rule("softmax-jacobian", "softmax Jacobian (lemma)",

@@ -24,7 +24,7 @@ import numpy
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
            "cross_entropy_with_grad", "cross_entropy_hessian", "tempered_cross_entropy_with_grad",
            "weighted_cross_entropy_with_grad", "smoothed_cross_entropy_with_grad",
-           "softmax_jacobian"]
+           "sigmoid_binary_cross_entropy_with_grad", "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 '''
@@ -292,6 +292,23 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {smoothed}
+    return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+
+
+def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
+    """Loss and gradient of the binary cross-entropy of one sigmoid a class (multi-label):
+    E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)) for each row, ∂E_b/∂z_k = σ_k - y_k.
+
+    ``target`` has the logits' shape, with entries in [0, 1]. The loss of a row sums over
+    its classes, and reduction="mean" averages over rows (PyTorch's BCEWithLogitsLoss
+    averages over every entry: that is this mean divided by K). Unlike the softmax losses,
+    an infinite logit is not a mask here: it gives NaN."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    if labels is not None or (target.size and target.max() > 1):
+        raise ValueError("target: binary cross-entropy takes one target in [0, 1] a class, "
+                         "of the logits' shape")
+    with numpy.errstate(over="ignore", invalid="ignore"):
+{sigmoid_bce}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 

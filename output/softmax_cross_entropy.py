@@ -22,7 +22,7 @@ import numpy
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
            "cross_entropy_with_grad", "cross_entropy_hessian", "tempered_cross_entropy_with_grad",
            "weighted_cross_entropy_with_grad", "smoothed_cross_entropy_with_grad",
-           "softmax_jacobian"]
+           "sigmoid_binary_cross_entropy_with_grad", "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -386,6 +386,36 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
         t6 = _sum_xlogq(smoothed, log_probs)  # Σ_j (y·(1 - ε) + ε/K)·(z - a - log(Σ_j e^(z - a)))
         loss = numpy.negative(t6, out=t6)  # -(Σ[i=1..K] y'_i·log(q_i))
         grad = numpy.subtract(probs, smoothed, out=probs)  # q_k - y'_k
+    return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+
+
+def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
+    """Loss and gradient of the binary cross-entropy of one sigmoid a class (multi-label):
+    E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)) for each row, ∂E_b/∂z_k = σ_k - y_k.
+
+    ``target`` has the logits' shape, with entries in [0, 1]. The loss of a row sums over
+    its classes, and reduction="mean" averages over rows (PyTorch's BCEWithLogitsLoss
+    averages over every entry: that is this mean divided by K). Unlike the softmax losses,
+    an infinite logit is not a mask here: it gives NaN."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction)
+    if labels is not None or (target.size and target.max() > 1):
+        raise ValueError("target: binary cross-entropy takes one target in [0, 1] a class, "
+                         "of the logits' shape")
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        t0 = numpy.negative(logits)  # -z
+        t1 = numpy.exp(t0)  # e^(-z)
+        t2 = numpy.add(t1, 1, out=t1)  # 1 + e^(-z)
+        sigmoid = numpy.divide(1, t2, out=t2)  # 1/(1 + e^(-z_k))
+        t3 = numpy.logaddexp(0, t0, out=t0)  # log(1 + e^-z)
+        t4 = numpy.multiply(target, t3, out=t3)  # y·log(1 + e^-z)
+        t5 = numpy.negative(t4, out=t4)  # -y·log(1 + e^-z)
+        t6 = numpy.subtract(1, target)  # 1 - y
+        t7 = numpy.logaddexp(0, logits)  # log(1 + e^z)
+        t8 = numpy.multiply(t6, t7, out=t6)  # (1 - y)·log(1 + e^z)
+        t9 = numpy.subtract(t5, t8, out=t5)  # -y·log(1 + e^-z) - (1 - y)·log(1 + e^z)
+        t10 = numpy.sum(t9, axis=-1, keepdims=True)  # Σ_j (-y·log(1 + e^-z) - (1 - y)·log(1 + e^z))
+        loss = numpy.negative(t10, out=t10)  # -(Σ[i=1..K] (-(1 - y_i)·log(e^z_i + 1) - y_i·log(1 + e^(-z_i))))
+        grad = numpy.subtract(sigmoid, target, out=sigmoid)  # σ_k - y_k
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 

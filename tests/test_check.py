@@ -8,7 +8,8 @@ import derive
 from derive import check
 from derive.derivations import build
 from derive.errors import CheckError
-from derive.model import E, PROBABILITY, K, SumExcept, T, c, epsilon, i, j, k, l, p, q, w, y, z
+from derive.model import (E, PROBABILITY, K, SumExcept, T, c, epsilon, i, j, k, l, p, q, sig, w,
+                          y, z)
 from derive.records import Derivation, Step
 
 
@@ -38,6 +39,8 @@ WRONG = [
     ("temperature", 13, (p[k] - y[k]) * T, "times T instead of divided"),
     ("class-weights", 11, q[k] * Sum(y[i], (i, 1, K)) - w[k] * y[k], "weights lost in the sum"),
     ("label-smoothing", 6, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
+    ("log-sigmoid", 5, -log(1 + exp(-z[k])), "complement taken for the sigmoid itself"),
+    ("sigmoid-bce", 5, -Sum(y[i] * KroneckerDelta(i, k) * (1 - sig[i]), (i, 1, K)), "a term lost"),
     ("logsumexp", 3, -Sum(y[i] * (z[i] + log(Sum(exp(z[j]), (j, 1, K)))), (i, 1, K)), "log of quotient"),
 ]
 

@@ -37,15 +37,16 @@ def variants(m):
         "temperature": lambda z, t, r="none": m.tempered_cross_entropy_with_grad(z, t, 2.5, r),
         "class-weights": lambda z, t, r="none": m.weighted_cross_entropy_with_grad(z, t, WEIGHT, r),
         "label-smoothing": lambda z, t, r="none": m.smoothed_cross_entropy_with_grad(z, t, 0.1, r),
+        "sigmoid-bce": lambda z, t, r="none": m.sigmoid_binary_cross_entropy_with_grad(z, t, r),
     }
 
 
-@pytest.mark.parametrize("name", ["temperature", "class-weights", "label-smoothing"])
+@pytest.mark.parametrize("name", ["temperature", "class-weights", "label-smoothing", "sigmoid-bce"])
 @pytest.mark.parametrize("kind", ["labels", "probabilities"])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_gradient_matches_central_differences(m, name, kind, reduction):
-    if name == "label-smoothing" and kind == "probabilities":
-        pytest.skip("label smoothing takes labels")
+    if (name, kind) in (("label-smoothing", "probabilities"), ("sigmoid-bce", "labels")):
+        pytest.skip("label smoothing takes labels; binary cross-entropy one target a class")
     fn = variants(m)[name]
     target = LABELS if kind == "labels" else PROBS
     numeric = central_difference(lambda x: np.sum(fn(x, target, reduction)[0]), LOGITS)
@@ -88,6 +89,19 @@ def test_label_smoothing_against_scipy(m):
     assert plain == pytest.approx(m.cross_entropy(LOGITS, LABELS), rel=1e-12)
 
 
+def test_sigmoid_bce_against_scipy(m):
+    y = RNG.uniform(size=LOGITS.shape)
+    log_s, log_not_s = scipy_special.log_expit(LOGITS), scipy_special.log_expit(-LOGITS)
+    loss, grad = m.sigmoid_binary_cross_entropy_with_grad(LOGITS, y)
+    assert loss == pytest.approx(-(y * log_s + (1 - y) * log_not_s).sum(axis=-1), rel=1e-12)
+    assert grad == pytest.approx(scipy_special.expit(LOGITS) - y, abs=1e-15)
+    big = np.array([[1e300, -1e300, 0.0]])
+    loss, grad = m.sigmoid_binary_cross_entropy_with_grad(big, np.array([[1.0, 0.0, 1.0]]))
+    assert loss == pytest.approx([np.log(2)]) and grad == pytest.approx(np.array([[0, 0, -0.5]]))
+    loss, grad = m.sigmoid_binary_cross_entropy_with_grad(big, np.array([[0.0, 1.0, 1.0]]))
+    assert loss[0] == pytest.approx(2e300) and np.isfinite(grad).all()
+
+
 def test_against_pytorch_where_installed(m):
     torch = pytest.importorskip("torch")
     z = torch.tensor(LOGITS, requires_grad=True)
@@ -101,6 +115,13 @@ def test_against_pytorch_where_installed(m):
         loss.backward()
         assert float(ours[0]) == pytest.approx(loss.item(), rel=1e-12)
         assert ours[1] == pytest.approx(z.grad.numpy(), abs=1e-14)
+    y = torch.tensor(PROBS)
+    z.grad = None
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum")
+    loss.backward()
+    ours = m.sigmoid_binary_cross_entropy_with_grad(LOGITS, PROBS, "sum")
+    assert float(ours[0]) == pytest.approx(loss.item(), rel=1e-12)
+    assert ours[1] == pytest.approx(z.grad.numpy(), abs=1e-14)
 
 
 @pytest.mark.parametrize("name", ["temperature", "class-weights", "label-smoothing"])
@@ -130,6 +151,9 @@ BAD = [
     (lambda m: m.smoothed_cross_entropy_with_grad(LOGITS, PROBS, 0.1), "label smoothing takes integer"),
     (lambda m: m.smoothed_cross_entropy_with_grad(LOGITS, np.array([0, 1, 2, 3, 4]), 0.1),
      "must lie in 0..3"),
+    (lambda m: m.sigmoid_binary_cross_entropy_with_grad(LOGITS, LABELS), "one target in"),
+    (lambda m: m.sigmoid_binary_cross_entropy_with_grad(LOGITS, 2 * PROBS + 1), "one target in"),
+    (lambda m: m.sigmoid_binary_cross_entropy_with_grad(LOGITS, -PROBS), "must not be negative"),
 ]
 
 

@@ -21,6 +21,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "temperature": ("temperature", "softmax at temperature T: ∂E_T/∂z_k = (p_k − y_k) / T"),
     "class-weights": ("weights", "class weights w: ∂E_w/∂z_k = q_k Σ_i w_i y_i − w_k y_k"),
     "label-smoothing": ("smoothing", "smoothed target y' = (1 − ε) one-hot + ε/K: q_k − y'_k"),
+    "log-sigmoid": ("sigmoid", "log σ_k = −log(1 + e^(−z_k)), log(1 − σ_k) = −log(1 + e^(z_k))"),
+    "sigmoid-bce": ("sigmoid", "one sigmoid a class, binary cross-entropy: ∂E_b/∂z_k = σ_k − y_k"),
 }
 
 
@@ -33,5 +35,6 @@ def build(name: str) -> Derivation:
         raise UnknownDerivationError(
             f"unknown derivation {name!r}; choose one of: {', '.join(CATALOGUE)}")
     module = import_module(f".{CATALOGUE[name][0]}", __name__)
-    script: Callable[[], Derivation] = module.build
+    script: Callable[[], Derivation] = getattr(module, "build_" + name.replace("-", "_"),
+                                               getattr(module, "build", None))
     return script()

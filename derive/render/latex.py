@@ -20,6 +20,15 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 """
 
 
+_TEXT_ESCAPES = str.maketrans({c: "\\" + c for c in "&%$#_{}"} |
+                              {"^": r"\^{}", "~": r"\~{}", "\\": r"\textbackslash{}"})
+
+
+def escape(text: str) -> str:
+    """Plain text made safe for LaTeX's text mode."""
+    return text.translate(_TEXT_ESCAPES)
+
+
 def _annotation(step: Step) -> str:
     labels = dict.fromkeys(rules.get(r).latex_title for r in step.rules)
     return r"\text{%s}" % "; ".join(labels)
@@ -48,7 +57,8 @@ def render_many(derivations: list[Derivation], document: bool = False) -> str:
     blocks = []
     for d in derivations:
         if document:
-            blocks.append("\\section*{%s}\n%s\n\n%s" % (d.title, d.description, render_body(d)))
+            blocks.append("\\section*{%s}\n%s\n\n%s" % (escape(d.title), escape(d.description),
+                                                          render_body(d)))
         else:
             blocks.append("%% %s (%s)\n%s" % (d.title, d.name, render_body(d)))
     body = "\n\n".join(blocks) + "\n"

@@ -33,8 +33,8 @@ def _factor_rank(factor) -> tuple[int, int]:
         return (4, 0)
     if isinstance(factor, log):
         return (5, 0)
-    if isinstance(factor, Add):
-        return (6, 0)
+    if isinstance(factor, Add):  # (1 - y_i) before log(1 - σ_i); (δ_ik - q_k) after q_i
+        return (3, 5) if not factor.has(log, exp, Derivative) else (6, 0)
     if isinstance(factor, Derivative):
         return (8, 0)
     return (7, 0)
@@ -69,6 +69,8 @@ class DeriveLatexPrinter(LatexPrinter):
         return ordered_terms(expr)  # the "none" order is meant for factors only (_print_Mul)
 
     def _print_Mul(self, expr):
+        if not isinstance(expr, Mul):  # SymPy prints 1/x through _print_Mul
+            return super()._print_Mul(expr)
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_negative:
             return "- " + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
