@@ -30,29 +30,32 @@ def derivation(name: str) -> Derivation:
     return checked(name)
 
 
-def evaluate(expr, z, y=None, k=None, *, w=None, **values) -> float:
-    """The value of any expression of the model at logits ``z``, targets ``y`` and class
-    weights ``w``.
+def evaluate(expr, z=None, y=None, k=None, **values) -> float:
+    """The value of any expression of the model at logits ``z`` and targets ``y``.
 
     ``K`` is ``len(z)``; sums are written out and ``q``, ``E`` and the other abbreviations
-    expanded.  ``k`` (and any other free index passed by name, such as ``i`` or ``c``) is a
-    **0-based** position in the arrays: the mathematical index, which runs over 1..K, is
-    ``k + 1``.  Parameters (``a``, ``T``, ``epsilon``) are passed by name too.
+    expanded.  ``k`` (and any other free index passed by name, such as ``i``, ``c`` or ``m``)
+    is a **0-based** position in the arrays: the mathematical index, which runs over 1..K, is
+    ``k + 1``.  Other arrays (class weights ``w``, a batch's logits ``Z`` and targets ``Y``,
+    of shape (N, K)) and parameters (``a``, ``T``, ``epsilon``) are passed by name too.
     """
     import numpy as np
 
     from . import model
     from .check import concretize, numeric_value
 
-    logits = np.asarray(z, dtype=float)
-    if logits.ndim != 1 or logits.size == 0:
-        raise InputError("z must be a non-empty 1-D sequence of logits")
-    arrays = {model.z: logits}
-    for base, given in ((model.y, y), (model.w, w)):
-        array = np.zeros_like(logits) if given is None else np.asarray(given, dtype=float)
-        if array.shape != logits.shape:
-            raise InputError(f"{base} has {array.size} entries but z has {logits.size}")
-        arrays[base] = array
+    bases = {base.name: base for base in model.ARRAYS}
+    given = {"z": z, "y": y, **{name: values.pop(name) for name in list(values) if name in bases}}
+    arrays = {bases[name]: np.asarray(v, dtype=float) for name, v in given.items() if v is not None}
+    shapes = {a.shape[-1] for a in arrays.values()}
+    if not arrays or len(shapes) != 1 or 0 in shapes or any(a.ndim > 2 for a in arrays.values()):
+        raise InputError("give non-empty arrays with the same number of classes: "
+                         + ", ".join(f"{name} {np.shape(v)}" for name, v in given.items()
+                                     if v is not None))
+    (size,) = shapes
+    batch = next((a.shape[0] for a in arrays.values() if a.ndim == 2), 1)
+    for base in model.ARRAYS:  # arrays not given are zero
+        arrays.setdefault(base, np.zeros((batch, size) if len(model.SHAPES[base]) == 2 else size))
     if k is not None:
         values["k"] = k
     indices, parameters = {}, {}
@@ -60,17 +63,18 @@ def evaluate(expr, z, y=None, k=None, *, w=None, **values) -> float:
         index = next((s for s in model.INDICES if s.name == name), None)
         parameter = next((s for s in model.PARAMETERS if s.name == name), None)
         if index is not None:
-            if not 0 <= int(value) < logits.size:
-                raise InputError(f"index {name}={value} is out of range 0..{logits.size - 1}")
+            top = batch if model.EXTENT.get(index) == model.N else size
+            if not 0 <= int(value) < top:
+                raise InputError(f"index {name}={value} is out of range 0..{top - 1}")
             indices[index] = int(value) + 1
         elif parameter is not None:
             parameters[parameter] = float(value)
         else:
-            raise InputError(f"unknown index or parameter {name!r}")
+            raise InputError(f"unknown index, array or parameter {name!r}")
     missing = model.free_indices(expr) - set(indices)
     if missing:
         raise InputError(f"the expression needs a value for index {', '.join(sorted(map(str, missing)))}")
-    return numeric_value(concretize(expr, logits.size, indices), arrays, parameters)
+    return numeric_value(concretize(expr, size, indices, batch), arrays, parameters)
 
 
 def numpy_module():

@@ -24,11 +24,12 @@ from pathlib import Path
 from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
-from .model import (ARRAYS, ONE_HOT, PARAMETERS, PROBABILITY, K, SumExcept, T, a, c, epsilon,
-                    expand_abbreviations, free_indices, i, is_abbreviation, w, y, z)
+from .model import (ARRAYS, EXTENT, ONE_HOT, PARAMETERS, PROBABILITY, K, N, SumExcept, T, Y, Z, a, c,
+                    epsilon, expand_abbreviations, free_indices, i, is_abbreviation, w, y, z)
 from .records import Derivation, Step
 
 SIZES = range(2, 7)        # K = 2..6
+BATCH = 3                  # N, the number of examples, where a step has a batch
 ASSIGNMENTS = 2            # index assignments per K: all indices equal, then drawn freely
 SAMPLES = 2                # random (z, y) per assignment
 TOLERANCE = 1e-9
@@ -68,9 +69,10 @@ def _unroll(expr: Expr) -> Expr:
     return expr
 
 
-def concretize(expr: Expr, size: int, indices: dict[Symbol, int]) -> Expr:
-    """``expr`` at ``K = size`` with the given index values: only ``z_n`` and ``y_n`` remain."""
-    values = {K: Integer(size), **{s: Integer(v) for s, v in indices.items()}}
+def concretize(expr: Expr, size: int, indices: dict[Symbol, int], batch: int = BATCH) -> Expr:
+    """``expr`` at ``K = size`` (and ``N = batch``) with the given index values: only entries
+    of the arrays remain."""
+    values = {K: Integer(size), N: Integer(batch), **{s: Integer(v) for s, v in indices.items()}}
     expr = _unroll(expand_abbreviations(expr, symbols_only=True).subs(values))
     # A derivative with respect to q_n is taken with q_n as a variable, before q_n is expanded.
     expr = expr.replace(lambda e: isinstance(e, Derivative) and all(map(is_abbreviation, e.variables)),
@@ -88,9 +90,12 @@ def concretize(expr: Expr, size: int, indices: dict[Symbol, int]) -> Expr:
 def numeric_value(concrete: Expr, arrays: dict, parameters=None) -> float:
     """The value of a concrete expression at the given arrays (base -> values, position n for
     index n + 1) and parameters (symbol -> value)."""
+    import numpy as np
     subs = {p: Float(float(v)) for p, v in (parameters or {}).items()}
     for base, values in arrays.items():
-        subs.update({base[n + 1]: Float(float(v)) for n, v in enumerate(values)})
+        values = np.asarray(values, dtype=float)
+        subs.update({base[tuple(p + 1 for p in position)]: Float(float(values[position]))
+                     for position in np.ndindex(values.shape)})
     value = concrete.xreplace(subs).evalf()
     try:
         return float(value)
@@ -112,27 +117,30 @@ def _free_indices(*exprs: Expr) -> list[Symbol]:
 
 
 def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
-    first = int(rng.integers(1, size + 1))
+    """Index values: first all equal (as far as their ranges allow), then drawn freely."""
+    top = {s: BATCH if EXTENT.get(s) == N else size for s in names}
+    first = int(rng.integers(1, min(top.values(), default=size) + 1))
     out = [{s: first for s in names}]
     for _ in range(ASSIGNMENTS - 1):
-        out.append({s: int(rng.integers(1, size + 1)) for s in names})
+        out.append({s: int(rng.integers(1, top[s] + 1)) for s in names})
     return out
 
 
-def sample_targets(facts, size: int, indices: dict[Symbol, int], rng):
+def sample_targets(facts, size: int, indices: dict[Symbol, int], rng, rows=None):
     """Targets satisfying exactly ``facts``: arbitrary reals when there are none."""
     import numpy as np
     if ONE_HOT in facts:
         return np.eye(size)[indices[c] - 1]
     if PROBABILITY in facts:
-        return rng.dirichlet(np.ones(size))
-    return rng.normal(size=size)
+        return rng.dirichlet(np.ones(size), size=rows)
+    return rng.normal(size=(size,) if rows is None else (rows, size))
 
 
 def sample(facts, size: int, indices: dict[Symbol, int], rng) -> tuple[dict, dict]:
     """Random arrays and parameters for one numeric comparison, within their domains."""
     arrays = {z: rng.normal(scale=2.0, size=size), y: sample_targets(facts, size, indices, rng),
-              w: rng.uniform(0.2, 2.0, size=size)}
+              w: rng.uniform(0.2, 2.0, size=size), Z: rng.normal(scale=2.0, size=(BATCH, size)),
+              Y: sample_targets(facts - {ONE_HOT}, size, indices, rng, rows=BATCH)}
     parameters = {a: rng.normal(scale=3.0), T: rng.uniform(0.3, 3.0), epsilon: rng.uniform(0, 1)}
     return arrays, parameters
 

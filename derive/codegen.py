@@ -449,8 +449,10 @@ def source() -> str:
 
 def _sources() -> list[tuple[str, str]]:
     from . import derivation
-    shift, route, jac, hess = (derivation(n) for n in
-                               ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian"))
+    shift, route, jac, hess, batch, temp, weights, smooth, logsig, bce = (
+        derivation(n) for n in ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian",
+                                "batch-mean", "temperature", "class-weights", "label-smoothing",
+                                "log-sigmoid", "sigmoid-bce"))
     f = formulas()
 
     def where(d: Derivation, expr) -> str:
@@ -460,7 +462,14 @@ def _sources() -> list[tuple[str, str]]:
 
     return [("probs", where(shift, f.probs)), ("log_probs", where(shift, f.log_probs)),
             ("loss", where(route, f.loss)), ("grad", where(route, f.grad)),
-            ("jacobian", where(jac, f.jacobian)), ("hessian", where(hess, f.hessian))]
+            ("jacobian", where(jac, f.jacobian)), ("hessian", where(hess, f.hessian)),
+            ('reduction="mean"', where(batch, batch.result))] + [
+        (what, where(d, expr)) for what, d, expr in (
+            ("tempered grad", temp, _last(temp, temp.main_steps[-1].lhs, without=PROBABILITY)),
+            ("weighted grad", weights, f.weighted_grad),
+            ("smoothed grad", smooth, f.smoothed_grad),
+            ("log(1 - sigmoid)", logsig, logsig.result),
+            ("sigmoid grad", bce, f.bce_grad))]
 
 
 def load_module(name: str = MODULE_NAME) -> types.ModuleType:

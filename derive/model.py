@@ -27,7 +27,7 @@ k = Symbol("k", integer=True, positive=True)
 #: A second free class index (the Hessian's), and the class of a one-hot target.
 l = Symbol("l", integer=True, positive=True)  # noqa: E741
 c = Symbol("c", integer=True, positive=True)
-_m = Symbol("m", integer=True, positive=True)  # bound index of a softmax denominator over j
+_m = Symbol("r", integer=True, positive=True)  # bound index of a softmax denominator over j
 
 #: A real shift of the logits: softmax(z - a) = softmax(z) for every real a.
 a = Symbol("a", real=True)
@@ -37,15 +37,25 @@ epsilon = Symbol("epsilon", positive=True)
 #: Real parameters a step may contain; the checker draws them at random.
 PARAMETERS = (a, T, epsilon)
 
-#: Free indices and the range each one is known to lie in: 1 <= index <= K.
+#: A batch of N examples, indexed by n and m.
+N = Symbol("N", integer=True, positive=True)
+n = Symbol("n", integer=True, positive=True)
+m = Symbol("m", integer=True, positive=True)
+
+#: Free indices and the range each one is known to lie in: 1 <= index <= K (or N).
 FREE_INDEX_RANGE = "1 <= k <= K"
-INDICES = (i, j, k, l, c, _m)
+INDICES = (i, j, k, l, c, _m, n, m)
+#: The number each index runs up to.
+EXTENT = {n: N, m: N}
 
 z = IndexedBase("z", real=True)   # logits
 y = IndexedBase("y", real=True)   # targets
 w = IndexedBase("w", positive=True)  # class weights
-#: The arrays a step may contain; the checker draws each at random.
-ARRAYS = (z, y, w)
+Z = IndexedBase("Z", real=True)   # logits of a batch: Z[n, i]
+Y = IndexedBase("Y", real=True)   # targets of a batch: Y[n, i]
+#: The arrays a step may contain, and their shapes; the checker draws each at random.
+ARRAYS = (z, y, w, Z, Y)
+SHAPES = {z: (K,), y: (K,), w: (K,), Z: (N, K), Y: (N, K)}
 
 # Abbreviations: each stands for the definition given below (see ABBREVIATIONS).
 q = IndexedBase("q", positive=True)       # softmax of z
@@ -57,6 +67,9 @@ E_w = Symbol("E_w")                       # class-weighted cross-entropy
 E_T = Symbol("E_T")                       # cross-entropy of the tempered softmax p
 E_ls = Symbol("E'")                       # cross-entropy against the smoothed target
 E_b = Symbol("E_b")                       # binary cross-entropy of independent sigmoids
+Q = IndexedBase("Q", positive=True)       # softmax of each row of a batch: Q[n, i]
+ell = IndexedBase("ell")                  # the loss of example n of a batch
+L = Symbol("L")                           # the mean loss of a batch
 
 
 def exp_sum(bound: Symbol = j) -> Sum:
@@ -106,11 +119,28 @@ def smoothed_target(index) -> Expr:
     return (1 - epsilon) * KroneckerDelta(index, c) + epsilon / K
 
 
+def batch_softmax(row, index) -> Expr:
+    """``Q_{n,index} = e^{Z_{n,index}} / Σ_j e^{Z_{n,j}}``: the softmax of row n."""
+    bound = _m if index == j else j
+    return exp(Z[row, index]) / Sum(exp(Z[row, bound]), (bound, 1, K))
+
+
+def example_loss(row) -> Expr:
+    """``ℓ_n = -Σ_i Y_{n,i} log Q_{n,i}``: the cross-entropy of example n."""
+    return -Sum(Y[row, i] * log(Q[row, i]), (i, 1, K))
+
+
+def batch_mean() -> Expr:
+    """``L = (1/N) Σ_n ℓ_n``: the mean loss of a batch."""
+    return Sum(ell[n], (n, 1, N)) / N
+
+
 #: Every abbreviation and the definition it stands for.
 ABBREVIATIONS = {
     E: cross_entropy, E_w: weighted_cross_entropy, E_T: lambda: cross_entropy(y, p),
     E_ls: lambda: cross_entropy(y_ls, q), E_b: binary_cross_entropy,
     q: softmax, p: tempered_softmax, sig: sigmoid, y_ls: smoothed_target,
+    L: batch_mean, ell: example_loss, Q: batch_softmax,
 }
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = {E: y, E_ls: y_ls}
@@ -187,7 +217,7 @@ def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
         if symbols_only:
             return expr
         expr = expr.replace(lambda e: isinstance(e, Indexed) and e.base in ABBREVIATIONS,
-                            lambda e: ABBREVIATIONS[e.base](e.indices[0]))
+                            lambda e: ABBREVIATIONS[e.base](*e.indices))
         if not any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS):
             return expr
     return expr
@@ -195,12 +225,12 @@ def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
 
 def depends_on_logits(expr: Expr) -> bool:
     """Whether ``expr`` varies with the logits (through ``z`` or an abbreviation)."""
-    return expr.has(z) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
+    return expr.has(z) or expr.has(Z) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
                               if abbreviation != y_ls)
 
 
 def is_logit(expr) -> bool:
-    return isinstance(expr, Indexed) and expr.base == z
+    return isinstance(expr, Indexed) and expr.base in (z, Z)
 
 
 def free_indices(expr) -> set[Symbol]:

@@ -17,9 +17,9 @@ from sympy import (Add, Derivative, Expr, Indexed, KroneckerDelta, Mul, Pow, S, 
                    cancel, expand_mul, exp, factor_terms, log)
 
 from .errors import RuleDoesNotApplyError, UnknownRuleError
-from .model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, K, ONE_HOT, PROBABILITY, TARGET_OF, Fact,
-                    SumExcept, c, depends_on_logits, i, is_abbreviation, is_logit, j, p, q, sig, y,
-                    y_ls, z)
+from .model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, K, L, ONE_HOT, PROBABILITY, TARGET_OF, Fact,
+                    Q, SumExcept, Y, Z, c, depends_on_logits, ell, i, is_abbreviation, is_logit, j,
+                    p, q, sig, y, y_ls, z)
 
 Rewrite = Callable[..., "Expr | None"]
 
@@ -140,7 +140,7 @@ def _definition(name: str, abbreviation, title: str, why: str, tex: str = "") ->
     """Register the rule that replaces ``abbreviation`` by its definition in the model."""
     def unfold(expr):
         if isinstance(expr, Indexed) and expr.base == abbreviation:
-            return ABBREVIATIONS[abbreviation](expr.indices[0])
+            return ABBREVIATIONS[abbreviation](*expr.indices)
         return ABBREVIATIONS[abbreviation]() if expr == abbreviation else None
     rule(name, title, why, tex=tex)(unfold)
 
@@ -164,6 +164,9 @@ _definition("definition-smoothed-cross-entropy", E_ls, "definition of E'",
 _definition("definition-binary-cross-entropy", E_b, "definition of E_b",
             "E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)): one binary cross-entropy a class",
             tex="definition of $E_b$")
+_definition("definition-batch-mean", L, "definition of L",
+            "L = (1/N) Σ_n ℓ_n, the mean of the losses of the N examples of a batch",
+            tex="definition of $L$")
 _definition("definition-sigmoid", sig, "definition of σ", "σ_i = 1 / (1 + e^{-z_i})",
             tex=r"definition of $\sigma$")
 
@@ -348,6 +351,19 @@ def _constant_factor(expr):
     return const * Derivative(rest, x)
 
 
+@rule("independent-examples", "examples are independent",
+      "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}")
+def _independent_examples(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (isinstance(f, Indexed) and f.base == ell and x.base == Z):
+        return None
+    row, other = f.indices[0], x.indices[0]
+    if row == other:
+        return None
+    return KroneckerDelta(row, other) * Derivative(f, Z[row, x.indices[1]])
+
+
 @rule("constant-derivative", "constant", "what does not depend on the logits has derivative 0")
 def _constant_derivative(expr):
     x = _single_variable(expr)
@@ -360,6 +376,12 @@ def _constant_derivative(expr):
       "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation logsumexp",
       tex="gradient (lemma)")
 def _gradient_lemma(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if isinstance(f, Indexed) and f.base == ell and x is not None and x.base == Z \
+            and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
+        row, index = x.indices
+        return Sum(Y[row, i], (i, 1, K)) * Q[row, index] - Y[row, index]
     if not isinstance(expr, Derivative) or expr.expr not in TARGET_OF:
         return None
     (first, count), *rest = expr.variable_count
@@ -403,9 +425,9 @@ def _exp_derivative(expr):
       tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
 def _logit_derivative(expr):
     x = _single_variable(expr)
-    if x is None or not (is_logit(expr.expr) and is_logit(x)):
+    if x is None or not (is_logit(expr.expr) and is_logit(x)) or expr.expr.base != x.base:
         return None
-    return KroneckerDelta(expr.expr.indices[0], x.indices[0])
+    return Mul(*(KroneckerDelta(a, b) for a, b in zip(expr.expr.indices, x.indices)))
 
 
 @rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²")
@@ -446,8 +468,11 @@ def _softmax_jacobian(expr):
 @rule("probability-sum", "Σ_i y_i = 1", PROBABILITY.text, fact=PROBABILITY,
       tex=r"$\textstyle\sum_i y_i = 1$")
 def _probability_sum(expr):
-    if isinstance(expr, Sum) and len(expr.limits) == 1 and expr.function == y[expr.limits[0][0]]:
-        return S.One
+    if not isinstance(expr, Sum) or len(expr.limits) != 1:
+        return None
+    f, index = expr.function, expr.limits[0][0]
+    if f == y[index] or (isinstance(f, Indexed) and f.base == Y and f.indices[-1] == index):
+        return S.One  # the target, or each row of a batch's targets, sums to 1
     return None
 
 

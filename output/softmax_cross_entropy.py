@@ -9,6 +9,12 @@ Where each formula comes from (derivation, step):
   grad               logsumexp, step 12: ∂E/∂z_k = (Σ[i=1..K] y_i)·q_k - y_k
   jacobian           softmax-jacobian, step 7: ∂q_i/∂z_k = q_i·(δ_ik - q_k)
   hessian            hessian, step 3: ∂²E/∂z_l∂z_k = (Σ[i=1..K] y_i)·q_k·(δ_kl - q_l)
+  reduction="mean"   batch-mean, step 6: ∂L/∂Z_mk = (Q_mk - Y_mk)/N
+  tempered grad      temperature, step 11: ∂E_T/∂z_k = ((Σ[i=1..K] y_i)·p_k)/T - y_k/T
+  weighted grad      class-weights, step 11: ∂E_w/∂z_k = (Σ[i=1..K] y_i·w_i)·q_k - y_k·w_k
+  smoothed grad      label-smoothing, step 5: ∂E'/∂z_k = q_k - y'_k
+  log(1 - sigmoid)   log-sigmoid, step 5: log(1 - σ_k) = -log(e^z_k + 1)
+  sigmoid grad       sigmoid-bce, step 8: ∂E_b/∂z_k = σ_k - y_k
 
 Conventions: the class axis is last; logits may have any leading shape. A target is either
 integer class labels of shape logits.shape[:-1] or probabilities of the shape of the logits

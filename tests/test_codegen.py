@@ -113,6 +113,17 @@ def test_agrees_with_the_derived_expressions(m, derivations, size):
                 derive.evaluate(derivations["softmax-jacobian"].result, logits, i=a, k=b), abs=1e-12)
 
 
+def test_mean_reduction_is_the_batch_mean_derivation(m, derivations):
+    rng = np.random.default_rng(4)
+    logits, target = rng.normal(size=(3, 4)), rng.dirichlet(np.ones(4), size=3)
+    grad = m.cross_entropy_grad(logits, target, "mean")
+    result = derivations["batch-mean"].result
+    for row in range(3):
+        for col in range(4):
+            assert grad[row, col] == pytest.approx(
+                derive.evaluate(result, Z=logits, Y=target, m=row, k=col), rel=1e-12)
+
+
 def test_agrees_with_scipy(m):
     scipy_special = pytest.importorskip("scipy.special")
     logits = np.random.default_rng(0).normal(scale=50, size=(7, 11))

@@ -34,7 +34,7 @@ def test_indices_are_zero_based():
 @pytest.mark.parametrize("kwargs, message", [
     ({"k": 3}, "index k=3 is out of range 0..2"),
     ({}, "needs a value for index k"),
-    ({"k": 0, "v": 1}, "unknown index or parameter 'v'"),
+    ({"k": 0, "v": 1}, "unknown index, array or parameter 'v'"),
 ])
 def test_bad_indices(kwargs, message):
     with pytest.raises(InputError, match=message):
@@ -42,10 +42,22 @@ def test_bad_indices(kwargs, message):
 
 
 def test_bad_arrays():
-    with pytest.raises(InputError, match="y has 2 entries but z has 3"):
+    with pytest.raises(InputError, match=r"same number of classes: z \(3,\), y \(2,\)"):
         derive.evaluate(E, LOGITS, [1, 0])
-    with pytest.raises(InputError, match="non-empty 1-D"):
+    with pytest.raises(InputError, match="non-empty arrays"):
         derive.evaluate(E, [], [])
+
+
+def test_batch_arrays():
+    from derive.model import L, Z, m
+    logits = [[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]]
+    targets = [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    mean = derive.evaluate(L, Z=logits, Y=targets)
+    assert mean == pytest.approx((0.4643688 + math.log(3)) / 2)
+    grad = derive.evaluate(derive.derivation("batch-mean").result, Z=logits, Y=targets, m=1, k=0)
+    assert grad == pytest.approx((1 / 3 - 1) / 2)
+    with pytest.raises(InputError, match="index m=2 is out of range 0..1"):
+        derive.evaluate(Z[m, k], Z=logits, m=2, k=0)
 
 
 def test_readme_style_doctest():

@@ -5,7 +5,7 @@ from sympy import Derivative, KroneckerDelta, Sum, exp, log
 from derive import rules
 from derive.errors import RuleDoesNotApplyError, UnknownRuleError
 from derive.model import (E, E_b, E_ls, E_T, E_w, K, SumExcept, T, a, c, epsilon, i, j, k, p,
-                          q, sig, w, y, y_ls, z)
+                          q, sig, w, y, y_ls, z, L, N, Q, Y, Z, ell, m, n)
 
 S = Sum(exp(z[j]), (j, 1, K))
 
@@ -28,6 +28,12 @@ CASES = [
     ("common-denominator", log(1 - 1 / (1 + exp(-z[k]))), log(1 / (exp(z[k]) + 1)), {}),
     ("sigmoid-derivative", D(sig[i]), sig[i] * (1 - sig[i]) * KroneckerDelta(i, k), {}),
     ("log-quotient", log(1 / (1 + exp(-z[k]))), -log(1 + exp(-z[k])), {}),
+    ("definition-batch-mean", L, Sum(ell[n], (n, 1, N)) / N, {}),
+    ("independent-examples", Derivative(ell[n], Z[m, k]),
+     KroneckerDelta(n, m) * Derivative(ell[n], Z[n, k]), {}),
+    ("logit-derivative", Derivative(Z[n, i], Z[m, k]), KroneckerDelta(n, m) * KroneckerDelta(i, k), {}),
+    ("gradient-lemma", Derivative(ell[m], Z[m, k]), Sum(Y[m, i], (i, 1, K)) * Q[m, k] - Y[m, k], {}),
+    ("probability-sum", Sum(Y[m, i], (i, 1, K)) * Q[m, k], Q[m, k], {}),
     ("sum-of-constant", Sum(a * y[k], (i, 1, K)), K * a * y[k], {}),
     ("smoothed-sum", q[k] * Sum(y_ls[i], (i, 1, K)) - y_ls[k], q[k] - y_ls[k], {}),
     ("gradient-lemma", D(E_ls), Sum(y_ls[i], (i, 1, K)) * q[k] - y_ls[k], {}),

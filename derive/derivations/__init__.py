@@ -23,6 +23,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "label-smoothing": ("smoothing", "smoothed target y' = (1 − ε) one-hot + ε/K: q_k − y'_k"),
     "log-sigmoid": ("sigmoid", "log σ_k = −log(1 + e^(−z_k)), log(1 − σ_k) = −log(1 + e^(z_k))"),
     "sigmoid-bce": ("sigmoid", "one sigmoid a class, binary cross-entropy: ∂E_b/∂z_k = σ_k − y_k"),
+    "batch-mean": ("batch", "mean loss of N examples: ∂L/∂Z_mk = (Q_mk − Y_mk) / N"),
 }
 
 

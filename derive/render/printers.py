@@ -123,7 +123,7 @@ class TextPrinter(StrPrinter):
         return self._print(expr.label)
 
     def _print_Symbol(self, expr):
-        return pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
+        return "ℓ" if expr.name == "ell" else pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
 
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr)
