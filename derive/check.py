@@ -24,12 +24,14 @@ from pathlib import Path
 from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, Sum, Symbol, simplify, srepr
 
 from .errors import CheckError
-from .model import (ARRAYS, EXTENT, ONE_HOT, PARAMETERS, PROBABILITY, K, N, SumExcept, T, Y, Z, a, c,
-                    epsilon, expand_abbreviations, free_indices, i, is_abbreviation, w, y, z)
+from .model import (ARRAYS, EXTENT, LINEAR, ONE_HOT, PARAMETERS, PROBABILITY, D, K, N, SumExcept, T, W,
+                    Y, Z, a, b, c, epsilon, expand_abbreviations, free_indices, i, is_abbreviation,
+                    w, x, y, z)
 from .records import Derivation, Step
 
 SIZES = range(2, 7)        # K = 2..6
 BATCH = 3                  # N, the number of examples, where a step has a batch
+FEATURES = 3               # D, the number of inputs of a linear layer
 ASSIGNMENTS = 2            # index assignments per K: all indices equal, then drawn freely
 SAMPLES = 2                # random (z, y) per assignment
 TOLERANCE = 1e-9
@@ -72,7 +74,8 @@ def _unroll(expr: Expr) -> Expr:
 def concretize(expr: Expr, size: int, indices: dict[Symbol, int], batch: int = BATCH) -> Expr:
     """``expr`` at ``K = size`` (and ``N = batch``) with the given index values: only entries
     of the arrays remain."""
-    values = {K: Integer(size), N: Integer(batch), **{s: Integer(v) for s, v in indices.items()}}
+    values = {K: Integer(size), N: Integer(batch), D: Integer(FEATURES),
+              **{s: Integer(v) for s, v in indices.items()}}
     expr = _unroll(expand_abbreviations(expr, symbols_only=True).subs(values))
     # A derivative with respect to q_n is taken with q_n as a variable, before q_n is expanded.
     expr = expr.replace(lambda e: isinstance(e, Derivative) and all(map(is_abbreviation, e.variables)),
@@ -118,7 +121,7 @@ def _free_indices(*exprs: Expr) -> list[Symbol]:
 
 def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
     """Index values: first all equal (as far as their ranges allow), then drawn freely."""
-    top = {s: BATCH if EXTENT.get(s) == N else size for s in names}
+    top = {s: {N: BATCH, D: FEATURES}.get(EXTENT.get(s), size) for s in names}
     first = int(rng.integers(1, min(top.values(), default=size) + 1))
     out = [{s: first for s in names}]
     for _ in range(ASSIGNMENTS - 1):
@@ -140,7 +143,11 @@ def sample(facts, size: int, indices: dict[Symbol, int], rng) -> tuple[dict, dic
     """Random arrays and parameters for one numeric comparison, within their domains."""
     arrays = {z: rng.normal(scale=2.0, size=size), y: sample_targets(facts, size, indices, rng),
               w: rng.uniform(0.2, 2.0, size=size), Z: rng.normal(scale=2.0, size=(BATCH, size)),
-              Y: sample_targets(facts - {ONE_HOT}, size, indices, rng, rows=BATCH)}
+              Y: sample_targets(facts - {ONE_HOT}, size, indices, rng, rows=BATCH),
+              W: rng.normal(size=(size, FEATURES)), x: rng.normal(size=FEATURES),
+              b: rng.normal(size=size)}
+    if LINEAR in facts:  # the logits are the linear layer's
+        arrays[z] = arrays[W] @ arrays[x] + arrays[b]
     parameters = {a: rng.normal(scale=3.0), T: rng.uniform(0.3, 3.0), epsilon: rng.uniform(0, 1)}
     return arrays, parameters
 

@@ -23,13 +23,13 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from sympy import (Add, Derivative, Expr, Function, Indexed, KroneckerDelta, Mul, Sum, Symbol, cse,
-                   exp, log, numbered_symbols)
+from sympy import (Add, Derivative, Expr, Function, Indexed, IndexedBase, KroneckerDelta, Mul, Sum,
+                   Symbol, cse, exp, log, numbered_symbols)
 from sympy.printing.numpy import NumPyPrinter
 
 from . import __version__, scaffold
-from .model import (E, E_b, E_ls, E_T, E_w, PROBABILITY, K, T, a, c, epsilon, free_indices, i, k, l, p, q, w,
-                    sig, y, y_ls, z)
+from .model import (LINEAR, PROBABILITY, E, E_b, E_lin, E_ls, E_T, E_w, K, T, W, a, b, c, epsilon,
+                    free_indices, i, k, l, p, q, sig, w, x, y, y_ls, z)
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -56,13 +56,13 @@ class AtLabel(Function):
 Z, Y, Q, LOGQ, A, SHIFTED, DELTA, ONEHOT = (
     Symbol(n) for n in ("z", "y", "q", "log_q", "a", "z_a", "δ", "onehot"))
 Q_ROW, Q_COL = Symbol("q_row"), Symbol("q_col")  # q along the second-last or the last axis
-W, Y_LS, TEMPERATURE, EPSILON, CLASSES, SIG = (
+CLASS_WEIGHTS, Y_LS, TEMPERATURE, EPSILON, CLASSES, SIG = (
     Symbol(n) for n in ("w", "y'", "T", "ε", "K", "σ"))
 
 #: How each array symbol is spelled in the generated code.
 CODE_NAMES = {Z: "logits", Y: "target", Q: "probs", LOGQ: "log_probs", A: "shift",
               SHIFTED: "shifted", DELTA: "numpy.eye(probs.shape[-1], dtype=probs.dtype)",
-              Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]", W: "weight",
+              Q_ROW: "probs[..., :, None]", Q_COL: "probs[..., None, :]", CLASS_WEIGHTS: "weight",
               Y_LS: "smoothed", TEMPERATURE: "temperature", EPSILON: "epsilon", SIG: "sigmoid",
               CLASSES: "logits.shape[-1]"}
 _SCALARS = {TEMPERATURE, EPSILON, CLASSES}
@@ -97,7 +97,7 @@ def vectorize(expr: Expr, rows: Symbol | None = None, one_hot: bool = False) -> 
                 return Q_ROW if e.indices[0] == rows else Q_COL
             if e.base == y and one_hot:
                 return ONEHOT
-            return {z: Z, y: Y, q: Q, p: Q, w: W, y_ls: Y_LS, sig: SIG}[e.base]
+            return {z: Z, y: Y, q: Q, p: Q, w: CLASS_WEIGHTS, y_ls: Y_LS, sig: SIG}[e.base]
         names = {a: A, T: TEMPERATURE, epsilon: EPSILON, K: CLASSES}
         if e in names:
             return names[e]
@@ -303,6 +303,41 @@ class _Lowering:
         return out
 
 
+# The linear layer: products of indexed arrays, summed over bound indices and over the rows.
+_LOGIT_GRAD = IndexedBase("dz")  # ∂E/∂z_k for each row, as cross_entropy_with_grad returns it
+_LAYER_NAMES = {W: "weight", x: "inputs", b: "bias", _LOGIT_GRAD: "grad"}
+_BATCHED = {x, _LOGIT_GRAD}  # arrays with one entry a row, n: (N, K) or (N, D)
+
+
+def _einsum(product: Expr, summed: set, over_rows: bool) -> str:
+    """``numpy.einsum`` of a product of indexed arrays, summing the indices ``summed`` (and the
+    rows, with ``over_rows``); each index is named by its first letter."""
+    factors = Mul.make_args(product)
+    batched = any(f.base in _BATCHED for f in factors)
+    inputs = ",".join(("n" if f.base in _BATCHED else "") + "".join(str(s)[0] for s in f.indices)
+                      for f in factors)
+    kept = dict.fromkeys(str(s)[0] for f in factors for s in f.indices if s not in summed)
+    output = ("n" if batched and not over_rows else "") + "".join(kept)
+    args = ", ".join(_LAYER_NAMES[f.base] for f in factors)
+    return f'numpy.einsum("{inputs}->{output}", {args})'
+
+
+def layer_lines(logits: Expr, grads: list[tuple[str, Expr]]) -> tuple[list[str], list[str]]:
+    """The lines computing a linear layer's logits, and its gradients summed over the rows."""
+    text = TextPrinter()
+    (summed,), bias = [t for t in Add.make_args(logits) if isinstance(t, Sum)], \
+        [t for t in Add.make_args(logits) if not isinstance(t, Sum)]
+    (index, _, _), = summed.limits
+    first = [f"logits = {_einsum(summed.function, {index}, False)} + {_LAYER_NAMES[bias[0].base]}"
+             f"  # z_k = {text.doprint(logits)}"]
+    second = []
+    for name, result in grads:
+        product = result.xreplace({q[k] - y[k]: _LOGIT_GRAD[k]})
+        second.append(f"{name} = {_einsum(product, set(), True)}"
+                      f"  # the rows' sum of {text.doprint(result)}")
+    return first, second
+
+
 def lines(outputs: list[tuple[Symbol, Expr]], returns: tuple[str, ...] | None = None,
           rows: Symbol | None = None, one_hot: bool = False) -> list[str]:
     """Source lines computing each output array, one NumPy call and one comment a line.
@@ -353,6 +388,9 @@ class Formulas:
     smoothed_target: Expr  # y'_k = (1 - ε) δ_kc + ε/K
     smoothed_loss: Expr  # E' = -Σ_i y'_i log q_i
     smoothed_grad: Expr  # ∂E'/∂z_k = q_k - y'_k
+    linear_logits: Expr  # z_k = Σ_g W_kg x_g + b_k
+    linear_bias: Expr    # ∂E/∂b_k = q_k - y_k
+    linear_weight: Expr  # ∂E/∂W_kd = (q_k - y_k) x_d
     sigmoid: Expr        # σ_k = 1 / (1 + e^{-z_k})
     bce_loss: Expr       # E_b with log σ_i = -log(1 + e^{-z_i}), log(1 - σ_i) = -log(1 + e^{z_i})
     bce_grad: Expr       # ∂E_b/∂z_k = σ_k - y_k
@@ -384,11 +422,14 @@ def formulas() -> Formulas:
     bce_loss = rules.apply("definition-binary-cross-entropy", E_b).xreplace(
         {log(sig[i]): _last(logsig, log(sig[k])).subs(k, i),
          log(1 - sig[i]): _last(logsig, log(1 - sig[k])).subs(k, i)})
+    lin = derivation("linear-layer")
+    linear_bias = _last(lin, Derivative(E_lin, b[k]))
     return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels,
                     hessian, hessian_labels, tempered_loss, tempered_grad, tempered_loss_labels,
                     tempered_grad_labels, _last(weights, E_w, first=True), weights.result,
                     rules.apply("definition-smoothed-target", y_ls[k]),
                     rules.apply("definition-smoothed-cross-entropy", E_ls), smoothed_grad,
+                    LINEAR.statement.rhs.subs(i, k), linear_bias, lin.result,
                     rules.apply("definition-sigmoid", sig[k]), bce_loss, bce.result)
 
 
@@ -432,6 +473,9 @@ def source() -> str:
                                 (grad, f.weighted_grad)], ("loss", "grad"))
     bodies["smoothed"] = lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
                                 (loss, f.smoothed_loss), (grad, f.smoothed_grad)], ("loss", "grad"))
+    logits_lines, grad_lines = layer_lines(
+        f.linear_logits, [("grad_bias", f.linear_bias), ("grad_weight", f.linear_weight)])
+    bodies["linear_logits"], bodies["linear_grads"] = logits_lines, grad_lines
     bodies["sigmoid_bce"] = lines([(SIG, f.sigmoid), (loss, f.bce_loss), (grad, f.bce_grad)],
                                   ("loss", "grad"))
     hessian = Symbol("hessian")
@@ -440,7 +484,9 @@ def source() -> str:
     bodies["cross_entropy_hessian_labels"] = lines([(Q, f.probs), (hessian, f.hessian_labels)],
                                                    ("hessian",), rows=k, one_hot=True)
     nested = ("cross", "tempered")  # bodies inside an if/else on the kind of target
-    indented = {name: "\n".join(" " * (12 if name.startswith(nested) else 8) + line
+    indent = {name: 12 if name.startswith(nested) else 4 if name.startswith("linear") else 8
+              for name in bodies}
+    indented = {name: "\n".join(" " * indent[name] + line
                                  for line in body) for name, body in bodies.items()}
     sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources())
     return (scaffold.HEADER.format(version=__version__, sources=sources)

@@ -42,20 +42,28 @@ N = Symbol("N", integer=True, positive=True)
 n = Symbol("n", integer=True, positive=True)
 m = Symbol("m", integer=True, positive=True)
 
-#: Free indices and the range each one is known to lie in: 1 <= index <= K (or N).
+#: The D inputs of a linear layer, indexed by d and g.
+D = Symbol("D", integer=True, positive=True)
+d = Symbol("d", integer=True, positive=True)
+g = Symbol("g", integer=True, positive=True)
+
+#: Free indices and the range each one is known to lie in: 1 <= index <= K (or N, or D).
 FREE_INDEX_RANGE = "1 <= k <= K"
-INDICES = (i, j, k, l, c, _m, n, m)
-#: The number each index runs up to.
-EXTENT = {n: N, m: N}
+INDICES = (i, j, k, l, c, _m, n, m, d, g)
+#: The number each index runs up to, where it is not K.
+EXTENT = {n: N, m: N, d: D, g: D}
 
 z = IndexedBase("z", real=True)   # logits
 y = IndexedBase("y", real=True)   # targets
 w = IndexedBase("w", positive=True)  # class weights
 Z = IndexedBase("Z", real=True)   # logits of a batch: Z[n, i]
 Y = IndexedBase("Y", real=True)   # targets of a batch: Y[n, i]
+W = IndexedBase("W", real=True)   # weights of a linear layer: W[k, d]
+x = IndexedBase("x", real=True)   # its inputs: x[d]
+b = IndexedBase("b", real=True)   # its biases: b[k]
 #: The arrays a step may contain, and their shapes; the checker draws each at random.
-ARRAYS = (z, y, w, Z, Y)
-SHAPES = {z: (K,), y: (K,), w: (K,), Z: (N, K), Y: (N, K)}
+ARRAYS = (z, y, w, Z, Y, W, x, b)
+SHAPES = {z: (K,), y: (K,), w: (K,), Z: (N, K), Y: (N, K), W: (K, D), x: (D,), b: (K,)}
 
 # Abbreviations: each stands for the definition given below (see ABBREVIATIONS).
 q = IndexedBase("q", positive=True)       # softmax of z
@@ -70,6 +78,7 @@ E_b = Symbol("E_b")                       # binary cross-entropy of independent 
 Q = IndexedBase("Q", positive=True)       # softmax of each row of a batch: Q[n, i]
 ell = IndexedBase("ell")                  # the loss of example n of a batch
 L = Symbol("L")                           # the mean loss of a batch
+E_lin = Symbol("E_lin")                   # the cross-entropy of a linear layer's logits
 
 
 def exp_sum(bound: Symbol = j) -> Sum:
@@ -130,6 +139,16 @@ def example_loss(row) -> Expr:
     return -Sum(Y[row, i] * log(Q[row, i]), (i, 1, K))
 
 
+def linear(index) -> Expr:
+    """``Σ_g W_{index,g} x_g + b_index``: the logit a linear layer gives class ``index``."""
+    return Sum(W[index, g] * x[g], (g, 1, D)) + b[index]
+
+
+def linear_cross_entropy() -> Expr:
+    """``E`` with every logit z_i replaced by the linear layer's ``Σ_g W_ig x_g + b_i``."""
+    return expand_abbreviations(E).xreplace({z[j]: linear(j), z[i]: linear(i)})
+
+
 def batch_mean() -> Expr:
     """``L = (1/N) Σ_n ℓ_n``: the mean loss of a batch."""
     return Sum(ell[n], (n, 1, N)) / N
@@ -140,7 +159,7 @@ ABBREVIATIONS = {
     E: cross_entropy, E_w: weighted_cross_entropy, E_T: lambda: cross_entropy(y, p),
     E_ls: lambda: cross_entropy(y_ls, q), E_b: binary_cross_entropy,
     q: softmax, p: tempered_softmax, sig: sigmoid, y_ls: smoothed_target,
-    L: batch_mean, ell: example_loss, Q: batch_softmax,
+    L: batch_mean, ell: example_loss, Q: batch_softmax, E_lin: linear_cross_entropy,
 }
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = {E: y, E_ls: y_ls}
@@ -197,6 +216,8 @@ class Fact:
 
 PROBABILITY = Fact("probability", Eq(Sum(y[i], (i, 1, K)), 1),
                    "y is a probability vector: its entries sum to 1")
+LINEAR = Fact("linear", Eq(z[i], Sum(W[i, g] * x[g], (g, 1, D)) + b[i]),
+              "the logits come from a linear layer: z = W x + b")
 ONE_HOT = Fact("one-hot", Eq(y[i], KroneckerDelta(i, c)),
                "y is one-hot at class c: y_c = 1 and every other entry is 0")
 
@@ -225,7 +246,7 @@ def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
 
 def depends_on_logits(expr: Expr) -> bool:
     """Whether ``expr`` varies with the logits (through ``z`` or an abbreviation)."""
-    return expr.has(z) or expr.has(Z) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
+    return expr.has(z, Z, W, b) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
                               if abbreviation != y_ls)
 
 

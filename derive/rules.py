@@ -17,9 +17,9 @@ from sympy import (Add, Derivative, Expr, Indexed, KroneckerDelta, Mul, Pow, S, 
                    cancel, expand_mul, exp, factor_terms, log)
 
 from .errors import RuleDoesNotApplyError, UnknownRuleError
-from .model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, K, L, ONE_HOT, PROBABILITY, TARGET_OF, Fact,
-                    Q, SumExcept, Y, Z, c, depends_on_logits, ell, i, is_abbreviation, is_logit, j,
-                    p, q, sig, y, y_ls, z)
+from .model import (ABBREVIATIONS, LINEAR, ONE_HOT, PROBABILITY, TARGET_OF, E, E_b, E_lin, E_ls, E_T,
+                    E_w, Fact, K, L, Q, SumExcept, W, Y, Z, b, c, depends_on_logits, ell, i,
+                    is_abbreviation, is_logit, j, linear, p, q, sig, y, y_ls, z)
 
 Rewrite = Callable[..., "Expr | None"]
 
@@ -349,6 +349,29 @@ def _constant_factor(expr):
     if const == 1 or rest == 1:
         return None
     return const * Derivative(rest, x)
+
+
+@rule("chain-through-logits", "chain rule through the logits",
+      "E depends on the weights and biases through z_i = Σ_g W_ig x_g + b_i: "
+      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", fact=LINEAR)
+def _chain_through_logits(expr):
+    v = _single_variable(expr)
+    if v is None or getattr(expr, "expr", None) != E_lin or v.base not in (W, b):
+        return None
+    return Sum(Derivative(E, z[i]) * Derivative(linear(i), v), (i, 1, K))
+
+
+@rule("parameter-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
+      "the weights and biases are independent variables: each entry's derivative is 1 by itself "
+      "and 0 by any other", tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
+def _parameter_derivative(expr):
+    v = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if v is None or not (isinstance(f, Indexed) and f.base in (W, b) and v.base in (W, b)):
+        return None
+    if f.base != v.base:
+        return S.Zero
+    return Mul(*(KroneckerDelta(p_, q_) for p_, q_ in zip(f.indices, v.indices)))
 
 
 @rule("independent-examples", "examples are independent",

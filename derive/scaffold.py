@@ -24,7 +24,8 @@ import numpy
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
            "cross_entropy_with_grad", "cross_entropy_hessian", "tempered_cross_entropy_with_grad",
            "weighted_cross_entropy_with_grad", "smoothed_cross_entropy_with_grad",
-           "sigmoid_binary_cross_entropy_with_grad", "softmax_jacobian"]
+           "sigmoid_binary_cross_entropy_with_grad", "linear_cross_entropy_with_grad",
+           "softmax_jacobian"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 '''
@@ -120,6 +121,24 @@ def _prepare(logits, target, reduction):
     logits, out_dtype = _floating(logits)
     labels, target = _target(target, logits)
     return logits, out_dtype, labels, target
+
+
+def _layer(inputs, weight, bias):
+    """A linear layer's arguments as float arrays of one dtype, their shapes checked."""
+    arrays = [numpy.asarray(a) for a in (inputs, weight, bias)]
+    for name, array in zip(("inputs", "weight", "bias"), arrays):
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{{name}} must be real numbers, not {{array.dtype}}")
+    inputs, weight, bias = arrays
+    if weight.ndim != 2 or bias.shape != weight.shape[:1] or inputs.ndim == 0 \
+            or inputs.shape[-1] != weight.shape[1]:
+        raise ValueError(f"shapes do not fit a linear layer: inputs {{inputs.shape}} (..., D), "
+                         f"weight {{weight.shape}} (K, D), bias {{bias.shape}} (K,)")
+    dtype = numpy.result_type(*(a.dtype for a in arrays), numpy.float16)
+    dtype = numpy.float64 if dtype == numpy.float16 and any(a.dtype.kind != "f" for a in arrays) \
+        else dtype
+    return inputs.reshape(-1, inputs.shape[-1]).astype(dtype, copy=False), \
+        weight.astype(dtype, copy=False), bias.astype(dtype, copy=False)
 
 
 def _one_hot(labels, logits):
@@ -310,6 +329,26 @@ def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
     with numpy.errstate(over="ignore", invalid="ignore"):
 {sigmoid_bce}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+
+
+def linear_cross_entropy_with_grad(inputs, weight, bias, target, reduction="mean"):
+    """Cross-entropy of the logits z = W x + b of a linear layer, and its gradients with
+    respect to the weights (K, D) and the biases (K,): ∂E/∂W_kd = (q_k - y_k) x_d and
+    ∂E/∂b_k = q_k - y_k for each row, summed ("sum") or averaged ("mean") over the rows.
+
+    ``inputs``: (..., D); ``weight``: (K, D); ``bias``: (K,); ``target`` as for
+    :func:`cross_entropy`. Returns ``(loss, grad_weight, grad_bias)``."""
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum' for a layer's gradients, not {{reduction!r}}")
+    rows = numpy.shape(inputs)[:-1]
+    inputs, weight, bias = _layer(inputs, weight, bias)  # inputs as (N, D): one row an example
+    target = numpy.asarray(target)
+    if target.shape[:len(rows)] == rows:
+        target = target.reshape((-1,) + target.shape[len(rows):])  # one row an example, too
+{linear_logits}
+    loss, grad = cross_entropy_with_grad(logits, target, reduction)
+{linear_grads}
+    return loss, grad_weight, grad_bias
 
 
 def softmax_jacobian(logits):

@@ -8,7 +8,7 @@ import derive
 from derive import check
 from derive.derivations import build
 from derive.errors import CheckError
-from derive.model import (E, PROBABILITY, K, Q, SumExcept, Y, m, T, c, epsilon, i, j, k, l, p, q, sig, w,
+from derive.model import (E, PROBABILITY, K, Q, SumExcept, Y, m, x, T, c, epsilon, i, j, k, l, p, q, sig, w,
                           y, z)
 from derive.records import Derivation, Step
 
@@ -42,6 +42,7 @@ WRONG = [
     ("log-sigmoid", 5, -log(1 + exp(-z[k])), "complement taken for the sigmoid itself"),
     ("sigmoid-bce", 5, -Sum(y[i] * KroneckerDelta(i, k) * (1 - sig[i]), (i, 1, K)), "a term lost"),
     ("batch-mean", 6, Q[m, k] - Y[m, k], "the 1/N of the mean lost"),
+    ("linear-layer", 8, (q[k] - y[k]) * x[k], "input index mixed up"),
     ("logsumexp", 3, -Sum(y[i] * (z[i] + log(Sum(exp(z[j]), (j, 1, K)))), (i, 1, K)), "log of quotient"),
 ]
 

@@ -302,7 +302,8 @@ def test_committed_module_imports_with_numpy_only_and_is_current():
                                    "tempered_cross_entropy_with_grad",
                                    "weighted_cross_entropy_with_grad",
                                    "smoothed_cross_entropy_with_grad",
-                                   "sigmoid_binary_cross_entropy_with_grad", "softmax_jacobian"}
+                                   "sigmoid_binary_cross_entropy_with_grad",
+                                   "linear_cross_entropy_with_grad", "softmax_jacobian"}
     imported = {line.split()[1] for line in path.read_text().splitlines()
                 if line.startswith(("import ", "from "))}
     assert imported == {"numpy"}

@@ -161,3 +161,57 @@ BAD = [
 def test_bad_input(m, call, message):
     with pytest.raises(ValueError, match=message):
         call(m)
+
+
+# ---- the linear layer ------------------------------------------------------------------------
+
+X = RNG.normal(size=(5, 3))
+WEIGHTS = RNG.normal(size=(4, 3))
+BIAS = RNG.normal(size=4)
+
+
+@pytest.mark.parametrize("target", [LABELS, PROBS], ids=["labels", "probabilities"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_linear_layer_matches_central_differences(m, target, reduction):
+    loss_of = lambda W, b: m.linear_cross_entropy_with_grad(X, W, b, target, reduction)[0]  # noqa: E731
+    _, grad_w, grad_b = m.linear_cross_entropy_with_grad(X, WEIGHTS, BIAS, target, reduction)
+    assert grad_w.shape == (4, 3) and grad_b.shape == (4,)
+    assert grad_w == pytest.approx(central_difference(lambda W: loss_of(W, BIAS), WEIGHTS), abs=1e-6)
+    assert grad_b == pytest.approx(central_difference(lambda b: loss_of(WEIGHTS, b), BIAS), abs=1e-6)
+
+
+def test_linear_layer_against_an_independent_reference(m):
+    probs = scipy_special.softmax(X @ WEIGHTS.T + BIAS, axis=-1)
+    delta = (probs - np.eye(4)[LABELS]) / 5
+    loss, grad_w, grad_b = m.linear_cross_entropy_with_grad(X, WEIGHTS, BIAS, LABELS)
+    assert loss == pytest.approx(-np.log(probs[np.arange(5), LABELS]).mean(), rel=1e-12)
+    assert grad_w == pytest.approx(delta.T @ X, abs=1e-14)
+    assert grad_b == pytest.approx(delta.sum(axis=0), abs=1e-14)
+    torch = pytest.importorskip("torch")
+    layer = torch.nn.Linear(3, 4).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(WEIGHTS))
+        layer.bias.copy_(torch.tensor(BIAS))
+    torch.nn.functional.cross_entropy(layer(torch.tensor(X)), torch.tensor(LABELS)).backward()
+    assert grad_w == pytest.approx(layer.weight.grad.numpy(), abs=1e-14)
+    assert grad_b == pytest.approx(layer.bias.grad.numpy(), abs=1e-14)
+
+
+def test_linear_layer_takes_any_leading_shape(m):
+    stacked = np.stack([X, X[::-1]])
+    labels = np.stack([LABELS, LABELS[::-1]])
+    flat = m.linear_cross_entropy_with_grad(stacked.reshape(10, 3), WEIGHTS, BIAS, labels.ravel())
+    for ours, expected in zip(m.linear_cross_entropy_with_grad(stacked, WEIGHTS, BIAS, labels), flat):
+        assert ours == pytest.approx(expected, rel=1e-12)
+
+
+def test_linear_layer_float32_and_bad_input(m):
+    out = m.linear_cross_entropy_with_grad(X.astype(np.float32), WEIGHTS.astype(np.float32),
+                                           BIAS.astype(np.float32), LABELS)
+    assert [a.dtype for a in out] == [np.float32] * 3
+    with pytest.raises(ValueError, match="shapes do not fit a linear layer"):
+        m.linear_cross_entropy_with_grad(X, WEIGHTS.T, BIAS, LABELS)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        m.linear_cross_entropy_with_grad(X, WEIGHTS, BIAS, LABELS, "none")
+    with pytest.raises(ValueError, match="weight must be real numbers"):
+        m.linear_cross_entropy_with_grad(X, np.full((4, 3), "a"), BIAS, LABELS)

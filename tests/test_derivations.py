@@ -12,7 +12,7 @@ from derive.model import E, PROBABILITY, K, i, k, q, y, z
 def test_names():
     assert derive.names() == ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
                               "hessian", "temperature", "class-weights", "label-smoothing",
-                              "log-sigmoid", "sigmoid-bce", "batch-mean"]
+                              "log-sigmoid", "sigmoid-bce", "batch-mean", "linear-layer"]
 
 
 def test_hessian(derivations):

@@ -5,7 +5,8 @@ from sympy import Derivative, KroneckerDelta, Sum, exp, log
 from derive import rules
 from derive.errors import RuleDoesNotApplyError, UnknownRuleError
 from derive.model import (E, E_b, E_ls, E_T, E_w, K, SumExcept, T, a, c, epsilon, i, j, k, p,
-                          q, sig, w, y, y_ls, z, L, N, Q, Y, Z, ell, m, n)
+                          q, sig, w, y, y_ls, z, L, N, Q, Y, Z, ell, m, n, E_lin, W, b, d, g, x)
+from derive.model import D as INPUTS
 
 S = Sum(exp(z[j]), (j, 1, K))
 
@@ -34,6 +35,12 @@ CASES = [
     ("logit-derivative", Derivative(Z[n, i], Z[m, k]), KroneckerDelta(n, m) * KroneckerDelta(i, k), {}),
     ("gradient-lemma", Derivative(ell[m], Z[m, k]), Sum(Y[m, i], (i, 1, K)) * Q[m, k] - Y[m, k], {}),
     ("probability-sum", Sum(Y[m, i], (i, 1, K)) * Q[m, k], Q[m, k], {}),
+    ("chain-through-logits", Derivative(E_lin, W[k, d]),
+     Sum(Derivative(E, z[i]) * Derivative(Sum(W[i, g] * x[g], (g, 1, INPUTS)) + b[i], W[k, d]), (i, 1, K)),
+     {}),
+    ("parameter-derivative", Derivative(W[i, g], W[k, d]), KroneckerDelta(i, k) * KroneckerDelta(g, d),
+     {}),
+    ("parameter-derivative", Derivative(b[i], W[k, d]), 0, {}),
     ("sum-of-constant", Sum(a * y[k], (i, 1, K)), K * a * y[k], {}),
     ("smoothed-sum", q[k] * Sum(y_ls[i], (i, 1, K)) - y_ls[k], q[k] - y_ls[k], {}),
     ("gradient-lemma", D(E_ls), Sum(y_ls[i], (i, 1, K)) * q[k] - y_ls[k], {}),

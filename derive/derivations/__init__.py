@@ -24,6 +24,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "log-sigmoid": ("sigmoid", "log σ_k = −log(1 + e^(−z_k)), log(1 − σ_k) = −log(1 + e^(z_k))"),
     "sigmoid-bce": ("sigmoid", "one sigmoid a class, binary cross-entropy: ∂E_b/∂z_k = σ_k − y_k"),
     "batch-mean": ("batch", "mean loss of N examples: ∂L/∂Z_mk = (Q_mk − Y_mk) / N"),
+    "linear-layer": ("linear", "z = W x + b: ∂E/∂W_kd = (q_k − y_k) x_d, ∂E/∂b_k = q_k − y_k"),
 }
 
 

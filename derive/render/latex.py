@@ -13,9 +13,9 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{amsmath}
 \usepackage{amssymb}
 \allowdisplaybreaks
-\addtolength{\textwidth}{1.6in}
-\addtolength{\oddsidemargin}{-0.8in}
-\addtolength{\evensidemargin}{-0.8in}
+\addtolength{\textwidth}{2.4in}
+\addtolength{\oddsidemargin}{-1.2in}
+\addtolength{\evensidemargin}{-1.2in}
 \begin{document}
 """
 
