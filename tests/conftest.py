@@ -11,3 +11,10 @@ os.environ["DERIVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="derive-test-cache-")
 def derivations():
     import derive
     return {name: derive.derivation(name) for name in derive.names()}
+
+
+@pytest.fixture(scope="session")
+def m():
+    """The generated NumPy module, compiled in memory."""
+    import derive
+    return derive.numpy_module()

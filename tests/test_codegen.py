@@ -11,25 +11,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import derive
+from numerics import central_difference
 from derive import codegen
 from derive.model import E, k, q, z
 from sympy import Derivative
 
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
-
-
-@pytest.fixture(scope="module")
-def m():
-    return derive.numpy_module()
-
-
-def central_difference(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        grad[index] = (f(x + step) - f(x - step)) / (2 * h)
-    return grad
 
 
 # ---- the numbers ---------------------------------------------------------------------------

@@ -6,23 +6,9 @@ reference built on SciPy (and on PyTorch, where it is installed).
 import numpy as np
 import pytest
 
-import derive
+from numerics import central_difference
 
 scipy_special = pytest.importorskip("scipy.special")
-
-
-@pytest.fixture(scope="module")
-def m():
-    return derive.numpy_module()
-
-
-def central_difference(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        grad[index] = (f(x + step) - f(x - step)) / (2 * h)
-    return grad
 
 
 RNG = np.random.default_rng(11)

@@ -2,10 +2,9 @@
 
 The same route as ``logsumexp``; the factor 1/T comes out of ∂(z_j / T)/∂z_k.
 """
-from sympy import Derivative
-
-from ..model import E_T, T, k, p, y, z
+from ..model import E_T, T, k, p, y
 from ..records import Derivation, Script
+from .logsumexp import differentiate_term_by_term, rewrite_with_log_sum_exp
 
 
 def build() -> Derivation:
@@ -13,17 +12,8 @@ def build() -> Derivation:
                "Divide the logits by a temperature T before the softmax; the gradient is the "
                "usual one, divided by T.",
                lhs=E_T, goal=(p[k] - y[k]) / T)
-    s.step("definition-tempered-cross-entropy")
-    s.step("definition-tempered-softmax")
-    s.step("log-quotient")
-    s.step("sum-linearity")
-    s.step("differentiate", wrt=z[k], lhs=Derivative(E_T, z[k]))
-    s.step("sum-rule", "constant-factor")
-    s.step("logit-derivative", "log-derivative")
-    s.step("kronecker-collapse", "sum-rule")
-    s.step("exp-derivative", "constant-factor", "logit-derivative")
-    s.step("kronecker-collapse")
-    s.step("fold-softmax")
+    rewrite_with_log_sum_exp(s, "definition-tempered-cross-entropy", "definition-tempered-softmax")
+    differentiate_term_by_term(s, E_T, ("exp-derivative", "constant-factor", "logit-derivative"))
     s.step("probability-sum")
     s.step("factor")
     return s.done()

@@ -3,25 +3,17 @@
 The weights go wherever the target goes: ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k, for any
 target and any weights.
 """
-from sympy import Derivative, Sum
+from sympy import Sum
 
-from ..model import E_w, K, i, k, q, w, y, z
+from ..model import E_w, K, i, k, q, w, y
 from ..records import Derivation, Script
+from .logsumexp import differentiate_term_by_term, rewrite_with_log_sum_exp
 
 
 def build() -> Derivation:
     s = Script("class-weights", "Gradient of the class-weighted cross-entropy",
                "Weigh the loss on each class; the weights go wherever the target goes.",
                lhs=E_w, goal=q[k] * Sum(w[i] * y[i], (i, 1, K)) - w[k] * y[k])
-    s.step("definition-weighted-cross-entropy")
-    s.step("definition-softmax")
-    s.step("log-quotient")
-    s.step("sum-linearity")
-    s.step("differentiate", wrt=z[k], lhs=Derivative(E_w, z[k]))
-    s.step("sum-rule", "constant-factor")
-    s.step("logit-derivative", "log-derivative")
-    s.step("kronecker-collapse", "sum-rule")
-    s.step("exp-derivative", "logit-derivative")
-    s.step("kronecker-collapse")
-    s.step("fold-softmax")
+    rewrite_with_log_sum_exp(s, "definition-weighted-cross-entropy", "definition-softmax")
+    differentiate_term_by_term(s, E_w)
     return s.done()
