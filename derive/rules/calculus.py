@@ -1,0 +1,181 @@
+"""Rules of differentiation: sum, constant factor, chain, log, exp, quotient, and the lemmas."""
+from __future__ import annotations
+
+from sympy import Add, Derivative, Indexed, KroneckerDelta, Mul, S, Sum, exp, log
+
+from ..model import (LINEAR, TARGET_OF, E, E_lin, K, Q, W, Y, Z, b, depends_on_logits, ell, i,
+                     is_abbreviation, is_logit, j, linear, q, sig, z)
+from . import _single_variable, _split_constant, rule
+
+# ---- derivatives -----------------------------------------------------------------------------
+
+@rule("differentiate", "differentiate both sides", "apply ∂/∂x to both sides of the equation",
+      whole=True)
+def _differentiate(expr, wrt):
+    return Derivative(expr, wrt)
+
+
+@rule("log-both-sides", "take logarithms", "both sides are positive, so their logarithms are equal",
+      whole=True)
+def _log_both_sides(expr):
+    return log(expr)
+
+
+@rule("sum-rule", "sum rule", "the derivative of a sum is the sum of the derivatives")
+def _sum_rule(expr):
+    x = _single_variable(expr)
+    if x is None:
+        return None
+    f = expr.expr
+    if isinstance(f, Add):
+        return Add(*(Derivative(t, x) for t in f.args))
+    if isinstance(f, Sum):
+        return Sum(Derivative(f.function, x), *f.limits)
+    return None
+
+
+@rule("constant-factor", "constant factor",
+      "a factor that does not depend on the logits moves out of the derivative")
+def _constant_factor(expr):
+    x = _single_variable(expr)
+    if x is None or not isinstance(expr.expr, Mul):
+        return None
+    const, rest = _split_constant(expr.expr.args, depends_on_logits)
+    if const == 1 or rest == 1:
+        return None
+    return const * Derivative(rest, x)
+
+
+@rule("chain-through-logits", "chain rule through the logits",
+      "E depends on the weights and biases through z_i = Σ_g W_ig x_g + b_i: "
+      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", fact=LINEAR)
+def _chain_through_logits(expr):
+    v = _single_variable(expr)
+    if v is None or getattr(expr, "expr", None) != E_lin or v.base not in (W, b):
+        return None
+    return Sum(Derivative(E, z[i]) * Derivative(linear(i), v), (i, 1, K))
+
+
+@rule("parameter-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
+      "the weights and biases are independent variables: each entry's derivative is 1 by itself "
+      "and 0 by any other", tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
+def _parameter_derivative(expr):
+    v = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if v is None or not (isinstance(f, Indexed) and f.base in (W, b) and v.base in (W, b)):
+        return None
+    if f.base != v.base:
+        return S.Zero
+    return Mul(*(KroneckerDelta(p_, q_) for p_, q_ in zip(f.indices, v.indices)))
+
+
+@rule("independent-examples", "examples are independent",
+      "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}")
+def _independent_examples(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (isinstance(f, Indexed) and f.base == ell and x.base == Z):
+        return None
+    row, other = f.indices[0], x.indices[0]
+    if row == other:
+        return None
+    return KroneckerDelta(row, other) * Derivative(f, Z[row, x.indices[1]])
+
+
+@rule("constant-derivative", "constant", "what does not depend on the logits has derivative 0")
+def _constant_derivative(expr):
+    x = _single_variable(expr)
+    if x is None or depends_on_logits(expr.expr):
+        return None
+    return S.Zero
+
+
+@rule("gradient-lemma", "gradient (lemma)",
+      "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation logsumexp",
+      tex="gradient (lemma)")
+def _gradient_lemma(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if isinstance(f, Indexed) and f.base == ell and x is not None and x.base == Z \
+            and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
+        row, index = x.indices
+        return Sum(Y[row, i], (i, 1, K)) * Q[row, index] - Y[row, index]
+    if not isinstance(expr, Derivative) or expr.expr not in TARGET_OF:
+        return None
+    (first, count), *rest = expr.variable_count
+    if count != 1 or not is_logit(first):
+        return None
+    index, target = first.indices[0], TARGET_OF[expr.expr]
+    bound = j if index == i else i
+    gradient = Sum(target[bound], (bound, 1, K)) * q[index] - target[index]
+    return Derivative(gradient, *rest) if rest else gradient
+
+
+@rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x")
+def _chain_rule(expr):
+    x = _single_variable(expr)
+    if x is None or not isinstance(expr.expr, (log, exp)):
+        return None
+    u = expr.expr.args[0]
+    if u == x or not is_abbreviation(u):
+        return None
+    return Derivative(expr.expr, u) * Derivative(u, x)
+
+
+@rule("log-derivative", "derivative of log", "∂ log u/∂x = (1/u) ∂u/∂x")
+def _log_derivative(expr):
+    x = _single_variable(expr)
+    if x is None or not isinstance(expr.expr, log):
+        return None
+    u = expr.expr.args[0]
+    return 1 / u if u == x else Derivative(u, x) / u
+
+
+@rule("exp-derivative", "derivative of exp", "∂e^u/∂x = e^u ∂u/∂x")
+def _exp_derivative(expr):
+    x = _single_variable(expr)
+    if x is None or not isinstance(expr.expr, exp):
+        return None
+    return expr.expr * Derivative(expr.expr.args[0], x)
+
+
+@rule("logit-derivative", "∂z_i/∂z_k = δ_ik", "the logits are independent variables",
+      tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
+def _logit_derivative(expr):
+    x = _single_variable(expr)
+    if x is None or not (is_logit(expr.expr) and is_logit(x)) or expr.expr.base != x.base:
+        return None
+    return Mul(*(KroneckerDelta(a, b) for a, b in zip(expr.expr.indices, x.indices)))
+
+
+@rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²")
+def _quotient_rule(expr):
+    x = _single_variable(expr)
+    if x is None or not isinstance(expr.expr, Mul):
+        return None
+    a, b = expr.expr.as_numer_denom()
+    if b == 1 or not depends_on_logits(b):
+        return None
+    return (b * Derivative(a, x) - a * Derivative(b, x)) / b**2
+
+
+@rule("sigmoid-derivative", "derivative of the sigmoid",
+      "∂σ_i/∂z_k = σ_i (1 - σ_i) δ_ik: σ_i depends on z_i only, and "
+      "∂σ/∂z = e^{-z} / (1 + e^{-z})² = σ (1 - σ)", tex=r"derivative of $\sigma$")
+def _sigmoid_derivative(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (is_logit(x) and isinstance(f, Indexed) and f.base == sig):
+        return None
+    return f * (1 - f) * KroneckerDelta(f.indices[0], x.indices[0])
+
+
+@rule("softmax-jacobian", "softmax Jacobian (lemma)",
+      "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian")
+def _softmax_jacobian(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (is_logit(x) and isinstance(f, Indexed) and f.base == q):
+        return None
+    a, b = f.indices[0], x.indices[0]
+    return q[a] * (KroneckerDelta(a, b) - q[b])

@@ -1,0 +1,95 @@
+"""Rules that unfold or fold the model's abbreviations (E, q, p, σ, y', ...)."""
+from __future__ import annotations
+
+from sympy import Add, Indexed, Mul, Pow, Sum, cancel, exp
+
+from ..model import ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, is_logit, p, q, sig, y_ls, z
+from . import _is_exp_sum, rule
+
+# ---- definitions -----------------------------------------------------------------------------
+
+def _definition(name: str, abbreviation, title: str, why: str, tex: str = "") -> None:
+    """Register the rule that replaces ``abbreviation`` by its definition in the model."""
+    def unfold(expr):
+        if isinstance(expr, Indexed) and expr.base == abbreviation:
+            return ABBREVIATIONS[abbreviation](*expr.indices)
+        return ABBREVIATIONS[abbreviation]() if expr == abbreviation else None
+    rule(name, title, why, tex=tex)(unfold)
+
+
+_definition("definition-cross-entropy", E, "definition of E",
+            "E = -Σ_i y_i log q_i, the cross-entropy of q against y", tex="definition of $E$")
+_definition("definition-softmax", q, "definition of softmax", "q_i = e^{z_i} / Σ_j e^{z_j}")
+_definition("definition-weighted-cross-entropy", E_w, "definition of E_w",
+            "E_w = -Σ_i w_i y_i log q_i: the loss on class i weighs w_i", tex="definition of $E_w$")
+_definition("definition-tempered-cross-entropy", E_T, "definition of E_T",
+            "E_T = -Σ_i y_i log p_i, the cross-entropy of the tempered softmax",
+            tex="definition of $E_T$")
+_definition("definition-tempered-softmax", p, "definition of p",
+            "p_i = e^{z_i/T} / Σ_j e^{z_j/T}, the softmax at temperature T", tex="definition of $p$")
+_definition("definition-smoothed-target", y_ls, "definition of y'",
+            "y'_i = (1 - ε) δ_ic + ε/K: the one-hot target at c, smoothed by ε",
+            tex="definition of $y'$")
+_definition("definition-smoothed-cross-entropy", E_ls, "definition of E'",
+            "E' = -Σ_i y'_i log q_i, the cross-entropy against the smoothed target",
+            tex="definition of $E'$")
+_definition("definition-binary-cross-entropy", E_b, "definition of E_b",
+            "E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)): one binary cross-entropy a class",
+            tex="definition of $E_b$")
+_definition("definition-batch-mean", L, "definition of L",
+            "L = (1/N) Σ_n ℓ_n, the mean of the losses of the N examples of a batch",
+            tex="definition of $L$")
+_definition("definition-sigmoid", sig, "definition of σ", "σ_i = 1 / (1 + e^{-z_i})",
+            tex=r"definition of $\sigma$")
+
+
+@rule("fold-softmax", "definition of softmax",
+      "e^{z_i} / Σ_j e^{z_j} is q_i, and e^{z_i/T} / Σ_j e^{z_j/T} is p_i")
+def _fold_q(expr):
+    if not isinstance(expr, Mul):
+        return None
+    dens = [f for f in expr.args if isinstance(f, Pow) and isinstance(f.base, Sum)
+            and f.exp.is_Integer and f.exp < 0]
+    if len(dens) != 1:
+        return None
+    den = dens[0]
+    folded, used = [], []
+    for factor in expr.args:
+        logits = [x for x in factor.atoms(Indexed) if x.base == z]
+        if not isinstance(factor, exp) or len(logits) != 1 or len(folded) == -den.exp:
+            continue
+        index = logits[0].indices[0]
+        base = next((b for b in (q, p) if ABBREVIATIONS[b](index) == factor / den.base), None)
+        if base is not None:
+            folded.append(base[index])
+            used.append(factor)
+    if not folded:
+        return None
+    others = [f for f in expr.args if f not in used and f is not den]
+    return Mul(*others, *folded, Pow(den.base, den.exp + len(folded)))
+
+
+@rule("shift-softmax", "shift invariance",
+      "multiply above and below by e^{-a}: e^{-a} e^{z_i} = e^{z_i - a} and "
+      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", tex="multiply above and below by $e^{-a}$")
+def _shift_softmax(expr, by):
+    if not isinstance(expr, Mul):
+        return None
+    exps = [f for f in expr.args if isinstance(f, exp) and is_logit(f.args[0])]
+    dens = [f for f in expr.args if isinstance(f, Pow) and _is_exp_sum(f.base) and f.exp == -1]
+    if len(exps) != 1 or len(dens) != 1 or len(expr.args) != 2:
+        return None
+    bound = dens[0].base.limits[0][0]
+    return exp(exps[0].args[0] - by) / Sum(exp(z[bound] - by), (bound, 1, dens[0].base.limits[0][2]))
+
+
+@rule("common-denominator", "common denominator",
+      "bring a sum of fractions over one denominator and cancel: 1 - 1/(1 + e^{-z}) = 1/(1 + e^z)")
+def _common_denominator(expr):
+    def over_a_sum(term):  # a term with a sum in its denominator: 1/(1 + e^{-z}), ...
+        return any(isinstance(f, Pow) and f.exp.is_negative and isinstance(f.base, Add)
+                   for f in Mul.make_args(term))
+    if not isinstance(expr, Add) or not any(map(over_a_sum, expr.args)):
+        return None
+    new = cancel(expr)
+    return None if new == expr else new
