@@ -12,12 +12,25 @@ q[k] - y[k]
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from .derivations import names
+if TYPE_CHECKING:
+    from .records import Derivation, Step  # noqa: F401
+
 from .errors import (CheckError, DeriveError, InputError, RuleDoesNotApplyError,
                      UnknownDerivationError, UnknownRuleError)
-from .records import Derivation, Step
+
+
+def __getattr__(name: str):
+    """``Derivation`` and ``Step`` load SymPy; import them only when asked for, so that
+    ``derive --version``, ``derive list`` and ``--help`` start quickly."""
+    if name in ("Derivation", "Step"):
+        from . import records
+        return getattr(records, name)
+    raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "numpy_module",
            "DeriveError", "CheckError", "InputError", "RuleDoesNotApplyError",

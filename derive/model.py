@@ -92,11 +92,6 @@ def softmax(index) -> Expr:
     return exp(z[index]) / exp_sum(bound)
 
 
-def log_sum_exp() -> Expr:
-    """``log Σ_j e^{z_j}``."""
-    return log(exp_sum())
-
-
 def cross_entropy(target: IndexedBase = y, probs: IndexedBase = q) -> Expr:
     """``E = -Σ_i y_i log q_i`` (for another target or softmax when given)."""
     return -Sum(target[i] * log(probs[i]), (i, 1, K))

@@ -6,10 +6,12 @@ also checks it.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UnknownDerivationError
-from ..records import Derivation
+
+if TYPE_CHECKING:
+    from ..records import Derivation
 
 #: name -> (module, one-line description).  Modules are imported only when used.
 CATALOGUE: dict[str, tuple[str, str]] = {

@@ -56,13 +56,23 @@ def _chain_through_logits(expr):
     return Sum(Derivative(E, z[i]) * Derivative(linear(i), v), (i, 1, K))
 
 
+def _entry_by_entry(expr, bases, wrt_bases):
+    """``(f, x)`` when ``expr`` is ∂f/∂x for an entry f of one of ``bases`` and an entry x of
+    one of ``wrt_bases``; ``(None, None)`` otherwise."""
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not (isinstance(f, Indexed) and f.base in bases and isinstance(x, Indexed)
+                         and x.base in wrt_bases):
+        return None, None
+    return f, x
+
+
 @rule("parameter-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
       "the weights and biases are independent variables: each entry's derivative is 1 by itself "
       "and 0 by any other", tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
 def _parameter_derivative(expr):
-    v = _single_variable(expr)
-    f = getattr(expr, "expr", None)
-    if v is None or not (isinstance(f, Indexed) and f.base in (W, b) and v.base in (W, b)):
+    f, v = _entry_by_entry(expr, (W, b), (W, b))
+    if f is None:
         return None
     if f.base != v.base:
         return S.Zero
@@ -72,9 +82,8 @@ def _parameter_derivative(expr):
 @rule("independent-examples", "examples are independent",
       "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}")
 def _independent_examples(expr):
-    x = _single_variable(expr)
-    f = getattr(expr, "expr", None)
-    if x is None or not (isinstance(f, Indexed) and f.base == ell and x.base == Z):
+    f, x = _entry_by_entry(expr, (ell,), (Z,))
+    if f is None:
         return None
     row, other = f.indices[0], x.indices[0]
     if row == other:
@@ -94,10 +103,8 @@ def _constant_derivative(expr):
       "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation logsumexp",
       tex="gradient (lemma)")
 def _gradient_lemma(expr):
-    x = _single_variable(expr)
-    f = getattr(expr, "expr", None)
-    if isinstance(f, Indexed) and f.base == ell and x is not None and x.base == Z \
-            and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
+    f, x = _entry_by_entry(expr, (ell,), (Z,))
+    if f is not None and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
         row, index = x.indices
         return Sum(Y[row, i], (i, 1, K)) * Q[row, index] - Y[row, index]
     if not isinstance(expr, Derivative) or expr.expr not in TARGET_OF:
@@ -153,19 +160,18 @@ def _quotient_rule(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, Mul):
         return None
-    a, b = expr.expr.as_numer_denom()
-    if b == 1 or not depends_on_logits(b):
+    num, den = expr.expr.as_numer_denom()
+    if den == 1 or not depends_on_logits(den):
         return None
-    return (b * Derivative(a, x) - a * Derivative(b, x)) / b**2
+    return (den * Derivative(num, x) - num * Derivative(den, x)) / den**2
 
 
 @rule("sigmoid-derivative", "derivative of the sigmoid",
       "∂σ_i/∂z_k = σ_i (1 - σ_i) δ_ik: σ_i depends on z_i only, and "
       "∂σ/∂z = e^{-z} / (1 + e^{-z})² = σ (1 - σ)", tex=r"derivative of $\sigma$")
 def _sigmoid_derivative(expr):
-    x = _single_variable(expr)
-    f = getattr(expr, "expr", None)
-    if x is None or not (is_logit(x) and isinstance(f, Indexed) and f.base == sig):
+    f, x = _entry_by_entry(expr, (sig,), (z,))
+    if f is None:
         return None
     return f * (1 - f) * KroneckerDelta(f.indices[0], x.indices[0])
 
@@ -173,9 +179,8 @@ def _sigmoid_derivative(expr):
 @rule("softmax-jacobian", "softmax Jacobian (lemma)",
       "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian")
 def _softmax_jacobian(expr):
-    x = _single_variable(expr)
-    f = getattr(expr, "expr", None)
-    if x is None or not (is_logit(x) and isinstance(f, Indexed) and f.base == q):
+    f, x = _entry_by_entry(expr, (q,), (z,))
+    if f is None:
         return None
-    a, b = f.indices[0], x.indices[0]
-    return q[a] * (KroneckerDelta(a, b) - q[b])
+    row, col = f.indices[0], x.indices[0]
+    return q[row] * (KroneckerDelta(row, col) - q[col])
