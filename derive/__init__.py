@@ -55,20 +55,28 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
     import numpy as np
 
     from . import model
-    from .check import concretize, numeric_value
+    from .check import Point
+    from .check import evaluate as evaluate_at
 
     bases = {base.name: base for base in model.ARRAYS}
     given = {"z": z, "y": y, **{name: values.pop(name) for name in list(values) if name in bases}}
     arrays = {bases[name]: np.asarray(v, dtype=float) for name, v in given.items() if v is not None}
-    shapes = {a.shape[-1] for a in arrays.values()}
-    if not arrays or len(shapes) != 1 or 0 in shapes or any(a.ndim > 2 for a in arrays.values()):
-        raise InputError("give non-empty arrays with the same number of classes: "
-                         + ", ".join(f"{name} {np.shape(v)}" for name, v in given.items()
-                                     if v is not None))
-    (size,) = shapes
-    batch = next((a.shape[0] for a in arrays.values() if a.ndim == 2), 1)
+    sizes = {}  # K, N and D, read off the arrays' shapes
+    for base, array in arrays.items():
+        shape = model.SHAPES[base]
+        if array.ndim != len(shape) or 0 in array.shape:
+            raise InputError(f"{base} must be a non-empty array of {len(shape)} dimension(s), "
+                             f"not of shape {array.shape}")
+        for extent, length in zip(shape, array.shape):
+            if sizes.setdefault(extent, length) != length:
+                raise InputError("the arrays disagree on the number of classes, examples or "
+                                 "inputs: " + ", ".join(f"{b} {a.shape}" for b, a in arrays.items()))
+    if model.K not in sizes:
+        raise InputError("give the logits z, a target y or another array with one entry a class")
+    size, batch, features = sizes[model.K], sizes.get(model.N, 1), sizes.get(model.D, 1)
+    extents = {model.K: size, model.N: batch, model.D: features}
     for base in model.ARRAYS:  # arrays not given are zero
-        arrays.setdefault(base, np.zeros((batch, size) if len(model.SHAPES[base]) == 2 else size))
+        arrays.setdefault(base, np.zeros([extents[e] for e in model.SHAPES[base]]))
     if k is not None:
         values["k"] = k
     indices, parameters = {}, {}
@@ -76,18 +84,20 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
         index = next((s for s in model.INDICES if s.name == name), None)
         parameter = next((s for s in model.PARAMETERS if s.name == name), None)
         if index is not None:
-            top = batch if model.EXTENT.get(index) == model.N else size
+            top = {model.N: batch, model.D: features}.get(model.EXTENT.get(index), size)
             if not 0 <= int(value) < top:
                 raise InputError(f"index {name}={value} is out of range 0..{top - 1}")
-            indices[index] = int(value) + 1
+            indices[index] = np.array([int(value) + 1])
         elif parameter is not None:
-            parameters[parameter] = float(value)
+            parameters[parameter] = np.array([float(value)])
         else:
             raise InputError(f"unknown index, array or parameter {name!r}")
     missing = model.free_indices(expr) - set(indices)
     if missing:
         raise InputError(f"the expression needs a value for index {', '.join(sorted(map(str, missing)))}")
-    return numeric_value(concretize(expr, size, indices, batch), arrays, parameters)
+    point = Point(size, 1, {base: array[None] for base, array in arrays.items()}, parameters,
+                  indices, batch, features)
+    return float(evaluate_at(expr, point)[0])
 
 
 def numpy_module():

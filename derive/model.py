@@ -149,6 +149,9 @@ def batch_mean() -> Expr:
     return Sum(ell[n], (n, 1, N)) / N
 
 
+#: The shapes of the abbreviations that are arrays.
+SHAPES.update({q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K), ell: (N,)})
+
 #: Every abbreviation and the definition it stands for.
 ABBREVIATIONS = {
     E: cross_entropy, E_w: weighted_cross_entropy, E_T: lambda: cross_entropy(y, p),

@@ -2,7 +2,7 @@
 import dataclasses
 
 import pytest
-from sympy import Derivative, KroneckerDelta, Sum, exp, log
+from sympy import Derivative, KroneckerDelta, Max, Sum, exp, log
 
 import derive
 from derive import check
@@ -14,12 +14,25 @@ from derive.records import Derivation, Step
 
 
 @pytest.mark.parametrize("name", derive.names())
-def test_every_step_is_checked(name):
-    d = build(name)
-    report = check.check(d)
+def test_every_step_is_checked(name, reports):
+    d, report = build(name), reports[name]
     assert [s.number for s in report.steps] == list(range(1, len(d.steps) + 1))
-    # five sizes, two index assignments each, two samples each
-    assert all(s.numeric == 20 for s in report.steps)
+    # K = 2..8, at least 100 samples for each assignment of the free indices
+    for step, step_report in zip(d.steps, report.steps):
+        names = check.core._free_indices(check.core._reference(d.steps, step_report.number - 1),
+                                         step.expr)
+        assignments = sum(min(check.core.ASSIGNMENTS, size ** len(names)) for size in range(2, 9))
+        assert step_report.numeric >= 100 * assignments >= 700
+    assert report.samples == sum(s.numeric for s in report.steps)
+
+
+def test_assignments_cover_equal_and_distinct_indices():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    assert check.core.assignments([k], 4, rng) == [{k: v} for v in (1, 2, 3, 4)]
+    chosen = check.core.assignments([k, l], 5, rng)
+    assert len(chosen) == check.core.ASSIGNMENTS
+    assert chosen[0][k] == chosen[0][l] and chosen[1][k] != chosen[1][l]
 
 
 def _tamper(d: Derivation, number: int, **changes) -> Derivation:
@@ -96,8 +109,75 @@ def test_fingerprint_changes_with_any_step():
     assert check.fingerprint(_tamper(d, 9, expr=q[k] + y[k])) != check.fingerprint(d)
 
 
-def test_concretize_expands_everything():
-    expr = check.concretize(Derivative(E, z[k]), 3, {k: 2})
-    assert not expr.has(Derivative, Sum, q)
-    value = check.numeric_value(expr, {z: [1.0, 2.0, 0.5], y: [0.0, 1.0, 0.0]})
-    assert value == pytest.approx(-0.3714682866)
+def test_evaluator_differentiates_the_definitions():
+    value = derive.evaluate(Derivative(E, z[k]), [1.0, 2.0, 0.5], [0.0, 1.0, 0.0], k=1)
+    import numpy as np
+    q1 = np.exp(2.0) / np.exp([1.0, 2.0, 0.5]).sum()
+    assert value == pytest.approx(q1 - 1, abs=1e-14)
+
+
+def _central(f, z0, n, h=1e-5):
+    import numpy as np
+    up, down = np.array(z0, dtype=float), np.array(z0, dtype=float)
+    up[n] += h
+    down[n] -= h
+    return (f(up) - f(down)) / (2 * h)
+
+
+@pytest.mark.parametrize("expr", [E, Sum(exp(z[i]) * log(q[i]) ** 2, (i, 1, K)),
+                                  log(Sum(q[j] ** 3 / (1 + sig[j]), (j, 1, K)))])
+def test_evaluator_derivatives_match_central_differences(expr):
+    """The checker's derivatives are automatic differentiation of the expression itself:
+    compare them with finite differences of its values."""
+    z0, y0 = [0.3, -1.2, 2.0, 0.7], [0.1, 0.2, 0.3, 0.4]
+    for n in range(4):
+        exact = derive.evaluate(Derivative(expr, z[k]), z0, y0, k=n)
+        approx = _central(lambda v: derive.evaluate(expr, v, y0), z0, n)
+        assert exact == pytest.approx(approx, rel=1e-7, abs=1e-8)
+
+
+def test_evaluator_second_derivatives_and_derivatives_by_an_abbreviation():
+    z0, y0 = [0.3, -1.2, 2.0], [0.2, 0.5, 0.3]
+    for kk, ll in [(0, 0), (0, 2), (1, 2)]:
+        mixed = derive.evaluate(Derivative(E, z[k], z[l]), z0, y0, k=kk, l=ll)
+        approx = _central(lambda v: derive.evaluate(Derivative(E, z[k]), v, y0, k=kk), z0, ll)
+        assert mixed == pytest.approx(approx, rel=1e-7, abs=1e-8)
+    # ∂ log q_i / ∂q_i = 1/q_i: q is held fixed as a variable, z does not move
+    by_q = derive.evaluate(Derivative(log(q[i]), q[i]), z0, y0, i=1)
+    assert by_q == pytest.approx(1 / derive.evaluate(q[i], z0, y0, i=1), rel=1e-12)
+
+
+def test_a_step_not_proved_symbolically_is_still_checked_numerically():
+    # log-sum-exp route step 6 (differentiate term by term) holds different derivatives on its
+    # two sides: no symbolic proof is attempted, and the step passes numerically.
+    d = build("chain")
+    report = check.check(d)
+    assert not report.steps[1].symbolic and report.steps[1].numeric > 0
+    assert report.proved == tuple(s.number for s in report.steps if s.symbolic)
+
+
+def test_simplify_is_bounded_in_time():
+    import time
+    with pytest.raises(check.core._OutOfTime):
+        with check.core._time_limit(0.05):
+            time.sleep(30)
+
+
+WRONG_NUMERICALLY = [
+    # name, step, change to the step's expression, why only some samples see it
+    ("chain", 9, lambda e: e * (1 + 1e-6), "wrong by 1e-6 relative"),
+    ("hessian", 5, lambda e: e + (1 - KroneckerDelta(k, l)) * q[k] * q[l], "only for k ≠ l"),
+    ("logsumexp", 13, lambda e: e + (K - 2) * (K - 3) * q[k], "only for K >= 4"),
+    ("chain", 9, lambda e: e + Sum(Max(0, z[i] - 3), (i, 1, K)), "only where some z_i > 3"),
+    ("softmax-jacobian", 7, lambda e: e + 1e-6 * KroneckerDelta(i, k) * q[i],
+     "only on the diagonal, by 1e-6"),
+]
+
+
+@pytest.mark.parametrize("name, number, change, what", WRONG_NUMERICALLY,
+                         ids=[w[3] for w in WRONG_NUMERICALLY])
+def test_a_step_wrong_somewhere_only_is_rejected(name, number, change, what):
+    d = build(name)
+    bad = _tamper(d, number, expr=change(d.steps[number - 1].expr))
+    with pytest.raises(CheckError, match=rf"step {number} .* does not hold"):
+        check.check(bad)

@@ -1,8 +1,8 @@
-"""Stage 4 of the pipeline: the checker (:mod:`.core`) and the cache of passed checks
-(:mod:`.cache`)."""
+"""Stage 4 of the pipeline: the checker (:mod:`.core`), its numeric evaluator
+(:mod:`.numeric`) and the cache of passed checks (:mod:`.cache`)."""
 from .cache import checked, fingerprint
-from .core import (Report, StepReport, check, concretize, numeric_value, sample, sample_targets,
-                   symbolically_equal)
+from .core import Report, StepReport, check, sample, sample_targets, symbolically_equal
+from .numeric import Point, evaluate
 
-__all__ = ["Report", "StepReport", "check", "checked", "concretize", "fingerprint",
-           "numeric_value", "sample", "sample_targets", "symbolically_equal"]
+__all__ = ["Point", "Report", "StepReport", "check", "checked", "evaluate", "fingerprint",
+           "sample", "sample_targets", "symbolically_equal"]

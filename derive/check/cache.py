@@ -2,17 +2,23 @@
 
 A pass is remembered under a fingerprint of the derivation's steps, of the checker's source and
 of the model, in ``$DERIVE_CACHE_DIR`` (or ``~/.cache/derive``), so printing stays fast.
+
+Two hooks let a front end show what happens: :func:`on_progress` (which derivation is being
+checked, n of N) and :func:`on_warning` (a cache that cannot be written).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Iterable
 
 from sympy import srepr
 
+from ..errors import DeriveError
 from ..records import Derivation
 from .core import check
 
@@ -45,8 +51,9 @@ def _passed_before(key: str) -> bool:
 
 def _remember(key: str) -> None:
     """Add ``key`` to the cache of passed checks (atomically; a cache that cannot be written
-    only means the check runs again next time)."""
+    only means the check runs again next time, and a warning says so once)."""
     path = _cache_file()
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         known = path.read_text().split() if path.exists() else []
@@ -54,8 +61,92 @@ def _remember(key: str) -> None:
         with os.fdopen(fd, "w") as out:
             out.write("\n".join(known[-200:] + [key]) + "\n")
         os.replace(tmp, path)
-    except OSError:
-        pass
+        tmp = None
+    except OSError as e:
+        folder = path.parent
+        reason = "it is not a folder" if folder.exists() and not folder.is_dir() else \
+            (e.strerror or str(e)).lower()
+        _warn_once(f"cannot write the cache of passed checks in {folder} ({reason}); "
+                   "every run will check again")
+    finally:
+        if tmp is not None:  # interrupted or failed between the temporary file and the rename
+            Path(tmp).unlink(missing_ok=True)
+
+
+# -- hooks for a front end: progress of the checks, and warnings -------------------------------
+
+_progress: Callable[[str, int, int], None] | None = None
+_scope: tuple[str, ...] | None = None  # the derivations the caller is about to ask for
+_plan: list[str] | None = None         # those of them (and their lemmas) not passed before
+_count = 0                             # checks announced since on_progress
+_passed: set[str] = set()              # derivations checked (or found passed) in this process
+_warning: Callable[[str], None] | None = None
+_warned = False
+
+
+def on_progress(callback: Callable[[str, int, int], None] | None,
+                names: Iterable[str] | None = None) -> None:
+    """Call ``callback(name, n, total)`` just before derivation ``name`` is actually checked,
+    never when its pass comes from the cache.  ``total`` is the number of derivations among
+    ``names`` (default: all of them) and their lemmas whose pass is not remembered, counted at
+    the first check (so it costs nothing when everything is cached); if more are checked, it
+    grows with ``n``.  ``None`` stops the calls."""
+    global _progress, _scope, _plan, _count
+    _progress, _plan, _count = callback, None, 0
+    _scope = tuple(names) if names is not None else None
+
+
+def on_warning(callback: Callable[[str], None] | None) -> None:
+    """Send the one-line warnings of this module (at most one a process) to ``callback``
+    instead of :func:`warnings.warn`; ``None`` restores :func:`warnings.warn`."""
+    global _warning
+    _warning = callback
+
+
+def _warn_once(message: str) -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    if _warning is not None:
+        _warning(message)
+    else:
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _announce(name: str) -> None:
+    """Tell the progress callback that ``name`` is about to be checked."""
+    global _plan, _count
+    if _progress is None:
+        return
+    if _plan is None:
+        _plan = _unpassed(_scope)
+    _count += 1
+    _progress(name, _count, max(_count, len(_plan)))
+
+
+def _unpassed(scope: Iterable[str] | None) -> list[str]:
+    """The derivations of ``scope`` (default: all) and their lemmas not passed before."""
+    from ..derivations import build, names
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name in _passed:
+            return
+        seen.add(name)
+        try:
+            derivation = build(name)
+        except DeriveError:  # only an estimate: checked() reports the error
+            return
+        for lemma in derivation.lemmas:
+            visit(lemma)
+        if not _passed_before(fingerprint(derivation)):
+            out.append(name)
+
+    for name in (names() if scope is None else scope):
+        visit(name)
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -71,8 +162,10 @@ def checked(name: str) -> Derivation:
         checked(lemma)
     key = fingerprint(derivation)
     if not _passed_before(key):
+        _announce(name)
         check(derivation)
         _remember(key)
+    _passed.add(name)
     return derivation
 
 

@@ -3,41 +3,52 @@
 Every step of a derivation is proved equal to the one before it (or, where the left-hand side
 changes, to that left-hand side by its definition):
 
-* symbolically, where SymPy manages: the difference, with derivatives kept as they are and
-  ``Σ_{i≠k}`` written as a full sum less one term, simplifies to 0;
-* always numerically, for K = 2..6: the step is made concrete (sums unrolled, ``q`` and ``E``
-  expanded, derivatives evaluated exactly by SymPy) and evaluated at random logits and at random
-  targets that satisfy exactly the facts in force at that step.
+* always numerically, for K = 2..8: both sides are evaluated by :mod:`.numeric` (sums as array
+  reductions, abbreviations from their definitions, derivatives by forward-mode automatic
+  differentiation) at many random logits, and at random targets that satisfy exactly the facts
+  in force at that step; free indices take every value, or equal and distinct values;
+* symbolically, where SymPy manages within a time budget: the difference, with derivatives
+  kept as opaque symbols and ``Σ_{i≠k}`` written as a full sum less one term, becomes 0 by
+  ``expand``, ``factor_terms`` or ``cancel``/``together``, or else by ``simplify``.  A step that
+  is not proved this way is reported as checked numerically only.
 
 A step that fails raises :class:`CheckError` naming the derivation, the step and the rule.  The
 result must also be proved symbolically equal to the derivation's goal.
 """
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import permutations, product
 
-from sympy import Add, Derivative, Dummy, Expr, Float, Indexed, Integer, Sum, Symbol, simplify, srepr
+import numpy as np
+from sympy import (Derivative, Dummy, Expr, Indexed, Sum, Symbol, cancel, factor_terms, simplify,
+                   together)
 
 from ..errors import CheckError
-from ..model import (ARRAYS, EXTENT, LINEAR, ONE_HOT, PARAMETERS, PROBABILITY, D, K, N, SumExcept, T, W,
-                    Y, Z, a, b, c, epsilon, expand_abbreviations, free_indices, i, is_abbreviation,
-                    w, x, y, z)
+from ..model import (EXTENT, LINEAR, ONE_HOT, PROBABILITY, D, K, N, SumExcept, T, W, Y, Z, a, b, c,
+                     epsilon, expand_abbreviations, free_indices, i, is_abbreviation, w, x, y, z)
 from ..records import Derivation, Step
+from .numeric import Point, evaluate
 
-SIZES = range(2, 7)        # K = 2..6
+SIZES = range(2, 9)        # K = 2..8
 BATCH = 3                  # N, the number of examples, where a step has a batch
 FEATURES = 3               # D, the number of inputs of a linear layer
-ASSIGNMENTS = 2            # index assignments per K: all indices equal, then drawn freely
-SAMPLES = 2                # random (z, y) per assignment
-TOLERANCE = 1e-9
+PER_ASSIGNMENT = 100       # random samples for each assignment of the free indices
+ASSIGNMENTS = 8            # at most this many assignments a K where there are more
+TOLERANCE = 1e-9           # relative to 1 + |before| + |after|
+SIMPLIFY_SECONDS = 0.15    # budget of simplify for one step, after the cheap attempts fail
+GOAL_SECONDS = 5.0         # budget of simplify for the result against the goal
 
 
 @dataclass(frozen=True)
 class StepReport:
     number: int            # 1-based, as printed
     rule: str
-    symbolic: bool         # proved by simplification for symbolic K
-    numeric: int           # number of numeric comparisons that passed
+    symbolic: bool         # proved by SymPy for symbolic K
+    numeric: int           # random samples at which both sides agreed
 
 
 @dataclass(frozen=True)
@@ -50,55 +61,14 @@ class Report:
     def symbolic(self) -> int:
         return sum(s.symbolic for s in self.steps)
 
+    @property
+    def samples(self) -> int:
+        return sum(s.numeric for s in self.steps)
 
-# ---- making a step concrete --------------------------------------------------------------------
-
-def _unroll(expr: Expr) -> Expr:
-    """Write out every sum over a concrete range, innermost first, without evaluating the rest."""
-    expr = expr.replace(lambda e: isinstance(e, SumExcept), lambda e: e.as_sum())
-
-    def unroll_one(s: Sum) -> Expr:
-        (index, lo, hi), = s.limits
-        return Add(*(s.function.subs(index, n) for n in range(int(lo), int(hi) + 1)))
-
-    while expr.has(Sum):
-        expr = expr.replace(lambda e: isinstance(e, Sum), unroll_one)
-    return expr
-
-
-def concretize(expr: Expr, size: int, indices: dict[Symbol, int], batch: int = BATCH) -> Expr:
-    """``expr`` at ``K = size`` (and ``N = batch``) with the given index values: only entries
-    of the arrays remain."""
-    values = {K: Integer(size), N: Integer(batch), D: Integer(FEATURES),
-              **{s: Integer(v) for s, v in indices.items()}}
-    expr = _unroll(expand_abbreviations(expr, symbols_only=True).subs(values))
-    # A derivative with respect to q_n is taken with q_n as a variable, before q_n is expanded.
-    expr = expr.replace(lambda e: isinstance(e, Derivative) and all(map(is_abbreviation, e.variables)),
-                        lambda e: e.doit())
-    expr = _unroll(expand_abbreviations(expr).subs(values))
-    expr = expr.doit()
-    known = set(PARAMETERS) | {base.label for base in ARRAYS}
-    leftover = [s for s in expr.free_symbols
-                if not (isinstance(s, Indexed) and s.base in ARRAYS) and s not in known]
-    if leftover:
-        raise CheckError(f"cannot evaluate {expr}: {leftover} left after making it concrete")
-    return expr
-
-
-def numeric_value(concrete: Expr, arrays: dict, parameters=None) -> float:
-    """The value of a concrete expression at the given arrays (base -> values, position n for
-    index n + 1) and parameters (symbol -> value)."""
-    import numpy as np
-    subs = {p: Float(float(v)) for p, v in (parameters or {}).items()}
-    for base, values in arrays.items():
-        values = np.asarray(values, dtype=float)
-        subs.update({base[tuple(p + 1 for p in position)]: Float(float(values[position]))
-                     for position in np.ndindex(values.shape)})
-    value = concrete.xreplace(subs).evalf()
-    try:
-        return float(value)
-    except TypeError:
-        raise CheckError(f"expression did not evaluate to a real number: {value}") from None
+    @property
+    def proved(self) -> tuple[int, ...]:
+        """The numbers of the steps proved symbolically."""
+        return tuple(s.number for s in self.steps if s.symbolic)
 
 
 # ---- sampling what the facts allow ------------------------------------------------------------
@@ -114,58 +84,117 @@ def _free_indices(*exprs: Expr) -> list[Symbol]:
     return sorted(found, key=str)
 
 
-def _assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
-    """Index values: first all equal (as far as their ranges allow), then drawn freely."""
-    top = {s: {N: BATCH, D: FEATURES}.get(EXTENT.get(s), size) for s in names}
-    first = int(rng.integers(1, min(top.values(), default=size) + 1))
-    out = [{s: first for s in names}]
-    for _ in range(ASSIGNMENTS - 1):
-        out.append({s: int(rng.integers(1, top[s] + 1)) for s in names})
-    return out
+def _top(index: Symbol, size: int) -> int:
+    return {N: BATCH, D: FEATURES}.get(EXTENT.get(index), size)
+
+
+def assignments(names: list[Symbol], size: int, rng) -> list[dict[Symbol, int]]:
+    """Values of the free indices ``names`` (1-based): every assignment where there are at
+    most :data:`ASSIGNMENTS`; otherwise all equal, all distinct, and the rest drawn freely."""
+    ranges = [range(1, _top(s, size) + 1) for s in names]
+    every = list(product(*ranges))
+    if len(every) <= ASSIGNMENTS:
+        return [dict(zip(names, values)) for values in every]
+    low = min(map(len, ranges))
+    chosen = [(int(rng.integers(1, low + 1)),) * len(names)]  # all equal
+    distinct = [v for v in permutations(range(1, max(map(len, ranges)) + 1), len(names))
+                if all(value <= len(r) for value, r in zip(v, ranges))]
+    if distinct:
+        chosen.append(distinct[int(rng.integers(len(distinct)))])
+    while len(chosen) < ASSIGNMENTS:
+        chosen.append(every[int(rng.integers(len(every)))])
+    return [dict(zip(names, values)) for values in chosen]
 
 
 def sample_targets(facts, size: int, indices: dict[Symbol, int], rng, rows=None):
-    """Targets satisfying exactly ``facts``: arbitrary reals when there are none."""
-    import numpy as np
+    """Targets satisfying exactly ``facts``: arbitrary reals when there are none.  ``rows``
+    gives a leading axis (one target a row)."""
     if ONE_HOT in facts:
-        return np.eye(size)[indices[c] - 1]
+        return np.eye(size)[np.asarray(indices[c]) - 1]
     if PROBABILITY in facts:
         return rng.dirichlet(np.ones(size), size=rows)
-    return rng.normal(size=(size,) if rows is None else (rows, size))
+    return rng.normal(size=(size,) if rows is None else (*np.atleast_1d(rows), size))
 
 
-def sample(facts, size: int, indices: dict[Symbol, int], rng) -> tuple[dict, dict]:
-    """Random arrays and parameters for one numeric comparison, within their domains."""
-    arrays = {z: rng.normal(scale=2.0, size=size), y: sample_targets(facts, size, indices, rng),
-              w: rng.uniform(0.2, 2.0, size=size), Z: rng.normal(scale=2.0, size=(BATCH, size)),
-              Y: sample_targets(facts - {ONE_HOT}, size, indices, rng, rows=BATCH),
-              W: rng.normal(size=(size, FEATURES)), x: rng.normal(size=FEATURES),
-              b: rng.normal(size=size)}
+def sample(facts, size: int, indices: dict[Symbol, object], rng, samples: int = 1) -> Point:
+    """``samples`` random points within the domains and the facts; ``indices`` holds one
+    value a sample (or one for all)."""
+    indices = {s: np.broadcast_to(np.asarray(v), (samples,)) for s, v in indices.items()}
+    arrays = {z: rng.normal(scale=2.0, size=(samples, size)),
+              y: sample_targets(facts, size, indices, rng, rows=samples),
+              w: rng.uniform(0.2, 2.0, size=(samples, size)),
+              Z: rng.normal(scale=2.0, size=(samples, BATCH, size)),
+              Y: sample_targets(facts - {ONE_HOT}, size, indices, rng, rows=(samples, BATCH)),
+              W: rng.normal(size=(samples, size, FEATURES)),
+              x: rng.normal(size=(samples, FEATURES)), b: rng.normal(size=(samples, size))}
     if LINEAR in facts:  # the logits are the linear layer's
-        arrays[z] = arrays[W] @ arrays[x] + arrays[b]
-    parameters = {a: rng.normal(scale=3.0), T: rng.uniform(0.3, 3.0), epsilon: rng.uniform(0, 1)}
-    return arrays, parameters
+        arrays[z] = np.einsum("skd,sd->sk", arrays[W], arrays[x]) + arrays[b]
+    parameters = {a: rng.normal(scale=3.0, size=samples), T: rng.uniform(0.3, 3.0, size=samples),
+                  epsilon: rng.uniform(0, 1, size=samples)}
+    return Point(size, samples, arrays, parameters, indices, BATCH, FEATURES)
+
+
+def _points(facts, names: list[Symbol], size: int, rng) -> Point:
+    """One batch of samples for a step: :data:`PER_ASSIGNMENT` for every assignment."""
+    chosen = assignments(names, size, rng)
+    indices = {s: np.repeat([a[s] for a in chosen], PER_ASSIGNMENT) for s in names}
+    return sample(facts, size, indices, rng, samples=len(chosen) * PER_ASSIGNMENT)
 
 
 # ---- symbolic comparison -----------------------------------------------------------------------
 
-def symbolically_equal(left: Expr, right: Expr, facts=frozenset()) -> bool:
-    """Whether ``left - right`` simplifies to 0 for symbolic K.
+class _OutOfTime(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise :class:`_OutOfTime` in the block after ``seconds`` (on the main thread of a
+    system with interval timers; elsewhere the block is not run and _OutOfTime raised)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "setitimer"):
+        raise _OutOfTime
+
+    def stop(signum, frame):
+        raise _OutOfTime
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_CHEAP = (lambda e: e.expand(), lambda e: factor_terms(e.expand()),
+          lambda e: cancel(together(e.expand())))
+
+
+def symbolically_equal(left: Expr, right: Expr, facts=frozenset(),
+                       seconds: float = SIMPLIFY_SECONDS) -> bool:
+    """Whether ``left - right`` is proved 0 for symbolic K.
 
     Each derivative is replaced by an opaque symbol first, so SymPy never differentiates
     (it would take ``q_i`` to be independent of ``z_k``); ``E`` is unfolded everywhere and
-    ``q_n`` outside derivatives, which only uses their definitions.
+    ``q_n`` outside derivatives, which only uses their definitions.  Where the two sides hold
+    different derivatives no such proof exists, and none is attempted.
     """
-    difference = expand_abbreviations(left - right, symbols_only=True)
+    left, right = (expand_abbreviations(e, symbols_only=True) for e in (left, right))
+    if left.atoms(Derivative) != right.atoms(Derivative):
+        return False
+    difference = left - right
     difference = difference.xreplace({d: Dummy() for d in difference.atoms(Derivative)})
     difference = expand_abbreviations(difference)
     difference = difference.replace(lambda e: isinstance(e, SumExcept), lambda e: e.as_sum())
     if PROBABILITY in facts:
         difference = difference.subs(Sum(y[i], (i, 1, K)), 1)
-    if difference.expand() == 0:
-        return True
     try:
-        return simplify(difference) == 0
+        if any(attempt(difference) == 0 for attempt in _CHEAP):
+            return True
+        with _time_limit(seconds):
+            return simplify(difference) == 0
+    except _OutOfTime:
+        return False
     except Exception:  # SymPy may give up on unusual expressions; the numeric check remains
         return False
 
@@ -181,17 +210,23 @@ def _reference(steps: tuple[Step, ...], n: int) -> Expr:
     return step.lhs
 
 
+def _disagreement(before, after) -> int | None:
+    """The first sample where the two sides differ (or either is not finite), or None."""
+    close = np.abs(before - after) <= TOLERANCE * (1 + np.abs(before) + np.abs(after))
+    bad = ~(close & np.isfinite(before) & np.isfinite(after))
+    return int(np.argmax(bad)) if bad.any() else None
+
+
 def check(derivation: Derivation, seed: int = 0) -> Report:
     """Prove every step of ``derivation``; raise :class:`CheckError` at the first that fails."""
-    import numpy as np  # only checking needs it; printing a checked derivation does not
     rng = np.random.default_rng(seed)
-    cache: dict = {}
+    points: dict = {}
+    values: dict = {}
 
-    def concrete(expr, size, indices):
-        key = (expr, size, tuple(sorted(indices.items(), key=str)))
-        if key not in cache:
-            cache[key] = concretize(expr, size, indices)
-        return cache[key]
+    def value(expr, key):
+        if (expr, key) not in values:
+            values[expr, key] = evaluate(expr, points[key])
+        return values[expr, key]
 
     reports = []
     for n, step in enumerate(derivation.steps):
@@ -199,25 +234,30 @@ def check(derivation: Derivation, seed: int = 0) -> Report:
         where = f"derivation {derivation.name!r}, step {n + 1} ({step.rule})"
         names = _free_indices(before, step.expr)
         if ONE_HOT in step.facts:
-                    names = sorted(set(names) | {c}, key=str)
+            names = sorted(set(names) | {c}, key=str)
         passed = 0
         for size in SIZES:
-            for indices in _assignments(names, size, rng):
-                first, second = concrete(before, size, indices), concrete(step.expr, size, indices)
-                for _ in range(SAMPLES):
-                    arrays, params = sample(step.facts, size, indices, rng)
-                    va, vb = (numeric_value(x, arrays, params) for x in (first, second))
-                    if not abs(va - vb) <= TOLERANCE * (1 + abs(va) + abs(vb)):
-                        raise CheckError(
-                            f"{where} does not hold: at K={size}, "
-                            f"{', '.join(f'{s}={v}' for s, v in indices.items()) or 'no free index'}, "
-                            f"logits={np.round(arrays[z], 4).tolist()}, "
-                            f"targets={np.round(arrays[y], 4).tolist()} "
-                            f"the step before gives {va:.12g} and this step {vb:.12g}")
-                    passed += 1
+            key = (size, step.facts, tuple(names))
+            if key not in points:
+                points[key] = _points(step.facts, names, size, rng)
+            first, second = value(before, key), value(step.expr, key)
+            bad = _disagreement(first, second)
+            if bad is not None:
+                raise CheckError(f"{where} does not hold: {_describe(points[key], bad)} "
+                                 f"the step before gives {first[bad]:.12g} "
+                                 f"and this step {second[bad]:.12g}")
+            passed += points[key].samples
         symbolic = symbolically_equal(before, step.expr, step.facts)
         reports.append(StepReport(n + 1, step.rule, symbolic, passed))
-    if not symbolically_equal(derivation.result, derivation.goal, derivation.facts):
+    if not symbolically_equal(derivation.result, derivation.goal, derivation.facts,
+                              seconds=GOAL_SECONDS):
         raise CheckError(f"derivation {derivation.name!r}: the result {derivation.result} "
                          f"is not proved equal to the goal {derivation.goal}")
     return Report(derivation.name, tuple(reports), derivation.goal)
+
+
+def _describe(point: Point, n: int) -> str:
+    """Where sample ``n`` of ``point`` lies, for an error message."""
+    indices = ", ".join(f"{s}={int(v[n])}" for s, v in point.indices.items()) or "no free index"
+    return (f"at K={point.size}, {indices}, logits={np.round(point.arrays[z][n], 4).tolist()}, "
+            f"targets={np.round(point.arrays[y][n], 4).tolist()}")
