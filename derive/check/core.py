@@ -9,7 +9,10 @@ changes, to that left-hand side by its definition):
   in force at that step; free indices take every value, or equal and distinct values;
 * symbolically, where SymPy manages within a time budget: the difference, with derivatives
   kept as opaque symbols and ``Σ_{i≠k}`` written as a full sum less one term, becomes 0 by
-  ``expand``, ``factor_terms`` or ``cancel``/``together``, or else by ``simplify``.  A step that
+  ``expand``, ``factor_terms`` or ``cancel``/``together`` (of the whole, or inside each
+  logarithm), then again after SymPy carries out
+  the sums of Kronecker deltas and of constants (a free index lies in 1..K), or else by
+  ``simplify``.  A step that
   is not proved this way is reported as checked numerically only.
 
 A step that fails raises :class:`CheckError` naming the derivation, the step and the rule.  The
@@ -24,11 +27,11 @@ from dataclasses import dataclass
 from itertools import permutations, product
 
 import numpy as np
-from sympy import (Derivative, Dummy, Expr, Indexed, Sum, Symbol, cancel, factor_terms, simplify,
-                   together)
+from sympy import (Derivative, Dummy, Expr, Ge, Indexed, KroneckerDelta, Le, Piecewise, Sum, Symbol,
+                   cancel, factor_terms, log, simplify, together, true)
 
 from ..errors import CheckError
-from ..model import (EXTENT, LINEAR, ONE_HOT, PROBABILITY, D, K, N, SumExcept, T, W, Y, Z, a, b, c,
+from ..model import (EXTENT, INDICES, LINEAR, ONE_HOT, PROBABILITY, D, K, N, SumExcept, T, W, Y, Z, a, b, c,
                      epsilon, expand_abbreviations, free_indices, i, is_abbreviation, w, x, y, z)
 from ..records import Derivation, Step
 from .numeric import Point, evaluate
@@ -167,7 +170,30 @@ def _time_limit(seconds: float):
 
 
 _CHEAP = (lambda e: e.expand(), lambda e: factor_terms(e.expand()),
-          lambda e: cancel(together(e.expand())))
+          lambda e: cancel(together(e.expand())),
+          lambda e: e.replace(lambda f: isinstance(f, log),
+                              lambda f: log(cancel(together(f.args[0])))).expand())
+
+
+def _in_range(condition) -> bool:
+    """Whether ``condition`` only says that free indices lie in their ranges (1 <= k <= K, or
+    up to N or D), which is true of every free index (the model's FREE_INDEX_RANGE)."""
+    facts = {}
+    for index in INDICES:
+        top = EXTENT.get(index, K)
+        facts.update({Ge(index, 1): True, Le(1, index): True, Le(index, top): True,
+                      Ge(top, index): True})
+    return condition.xreplace(facts) == true
+
+
+def _sums_done(expr: Expr) -> Expr:
+    """Sums of a Kronecker delta or of a constant carried out by SymPy, keeping only the
+    branch where the free index lies in its range."""
+    expr = expr.replace(lambda e: isinstance(e, Sum) and (
+        e.function.has(KroneckerDelta) or not e.function.has(e.limits[0][0])), lambda e: e.doit())
+    return expr.replace(
+        lambda e: isinstance(e, Piecewise) and len(e.args) == 2 and e.args[1].cond == true
+        and _in_range(e.args[0].cond), lambda e: e.args[0].expr)
 
 
 def symbolically_equal(left: Expr, right: Expr, facts=frozenset(),
@@ -189,6 +215,9 @@ def symbolically_equal(left: Expr, right: Expr, facts=frozenset(),
     if PROBABILITY in facts:
         difference = difference.subs(Sum(y[i], (i, 1, K)), 1)
     try:
+        if any(attempt(difference) == 0 for attempt in _CHEAP):
+            return True
+        difference = _sums_done(difference)
         if any(attempt(difference) == 0 for attempt in _CHEAP):
             return True
         with _time_limit(seconds):

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count
 
 import numpy as np
-from sympy import (Abs, Add, Derivative, Expr, Heaviside, Indexed, Integer, KroneckerDelta, Max,
+from sympy import (Abs, Add, Derivative, Expr, Heaviside, Indexed, KroneckerDelta, Max,
                    Min, Mul, Pow, Sum, Symbol, UnevaluatedExpr, exp, log)
 
 from ..errors import CheckError
@@ -176,10 +177,12 @@ def _shape(axes) -> tuple:
 def _index(expr, ctx: _Context, axes):
     """An index expression as integers broadcast over (sample, *axes)."""
     for position, (symbol, values) in enumerate(axes):
-        if expr == symbol:
+        if expr is symbol:
+            if np.ndim(values) == 0:  # a sum carried out one term at a time
+                return int(values)
             shape = [1] * (len(axes) + 1)
-            shape[position + 1] = len(values) if not np.isscalar(values) else 1
-            return np.asarray(values).reshape(shape)
+            shape[position + 1] = len(values)
+            return values.reshape(shape)
     if expr.is_Integer:
         return int(expr)
     if expr in ctx.point.indices:
@@ -196,6 +199,9 @@ def _index(expr, ctx: _Context, axes):
         for arg in expr.args:
             product = product * _index(arg, ctx, axes)
         return product
+    for position, (symbol, values) in enumerate(axes):  # an equal symbol that is another object
+        if expr == symbol:
+            return _index(symbol, ctx, axes)
     raise CheckError(f"cannot evaluate the index {expr}")
 
 
@@ -307,11 +313,13 @@ def _delta(expr, ctx, axes):
 def _sum(expr, ctx, axes, skip=None):
     (index, lo, hi), = expr.limits if isinstance(expr, Sum) else (expr.limits,)
     values = np.arange(ctx.extent(lo), ctx.extent(hi) + 1)
-    if any(index in _indices_of(v) for d in expr.function.atoms(Derivative) for v in d.variables):
+    if _runs_with(expr.function, index):
         # the variable of a derivative runs with the index: one term at a time
         total = 0.0
         for value in values:
-            term = _eval(expr.function.xreplace({index: Integer(int(value))}), ctx, axes)
+            term = _eval(expr.function, ctx, axes + ((index, value),))
+            term = _make({m: np.reshape(c, np.shape(c)[:-1]) if np.ndim(c) else c
+                          for m, c in _terms(term).items()})
             if skip is not None:
                 term = mul(term, np.asarray(_index(skip, ctx, axes) != value, dtype=float))
             total = add(total, term)
@@ -324,6 +332,12 @@ def _sum(expr, ctx, axes, skip=None):
     full = np.broadcast_shapes(*(np.shape(c) for c in _terms(body).values()),
                                (1,) * len(inner) + (len(values),))
     return _make({m: np.broadcast_to(c, full).sum(axis=-1) for m, c in _terms(body).items()})
+
+
+@lru_cache(maxsize=4096)
+def _runs_with(function, index) -> bool:
+    """Whether a derivative in ``function`` is taken by a variable that depends on ``index``."""
+    return any(index in _indices_of(v) for d in function.atoms(Derivative) for v in d.variables)
 
 
 def _sum_except(expr, ctx, axes):
@@ -368,8 +382,11 @@ def _seeded(variable, bits: int, arrays: dict, ctx: _Context, axes) -> dict:
     grids = np.indices(shape[1:])
     hit = np.ones((1,) + shape[1:], dtype=bool)
     for grid, position in zip(grids, variable.indices):
-        where = _index(position, ctx, ())
-        where = np.asarray(where).reshape((-1,) + (1,) * (len(shape) - 1))
+        where = np.asarray(_index(position, ctx, axes))
+        if where.ndim and any(n > 1 for n in where.shape[1:]):
+            raise CheckError(f"cannot differentiate with respect to {variable} inside a sum "
+                             "over one of its indices")
+        where = where.reshape((-1,) + (1,) * (len(shape) - 1))
         hit = hit & (grid[None] == where - 1)
     # an abbreviation's value is fixed here: inside, its definition is not looked at
     arrays[base] = add(current, Jet({bits: hit.astype(float)}))
