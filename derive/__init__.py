@@ -20,7 +20,7 @@ from .derivations import names
 if TYPE_CHECKING:
     from .records import Derivation, Step  # noqa: F401
 
-from .errors import (CheckError, DeriveError, InputError, RuleDoesNotApplyError,
+from .errors import (CheckError, DeriveError, InputError, OutputError, RuleDoesNotApplyError,
                      UnknownDerivationError, UnknownRuleError)
 
 
@@ -33,7 +33,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "numpy_module",
-           "DeriveError", "CheckError", "InputError", "RuleDoesNotApplyError",
+           "DeriveError", "CheckError", "InputError", "OutputError", "RuleDoesNotApplyError",
            "UnknownDerivationError", "UnknownRuleError", "__version__"]
 
 

@@ -1,7 +1,8 @@
 """The files in ``output/``: every rendering of every derivation, and the generated module.
 
 ``artifacts()`` computes them in memory; ``write`` puts them on disk atomically and ``stale``
-lists the ones on disk that differ from what would be written today.
+lists the ones on disk that differ from what would be written today.  A folder that cannot be
+written raises :class:`~derive.errors.OutputError` naming the path.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from .codegen import MODULE_NAME, source, write_atomically
 from .derivations import names
+from .errors import OutputError
 
 
 def artifacts() -> dict[str, str]:
@@ -24,16 +26,45 @@ def artifacts() -> dict[str, str]:
     return files
 
 
+def make_folder(directory: Path, create: bool = True) -> bool:
+    """Make sure ``directory`` is a folder: if it is missing but its parent folder exists,
+    create it (unless ``create`` is false: then only say whether it would be) and return True.
+    A missing path of several folders is never created: :class:`OutputError`."""
+    directory = Path(directory)
+    if directory.is_dir():
+        return False
+    if directory.exists():
+        raise OutputError(f"cannot write to {directory}: it is a file, not a folder")
+    if not directory.parent.is_dir():
+        raise OutputError(f"cannot create {directory}: " + (
+            f"{directory.parent} is not a folder" if directory.parent.exists()
+            else f"folder {directory.parent} does not exist"))
+    if create:
+        try:
+            directory.mkdir()
+        except OSError as e:
+            raise OutputError(f"cannot create {directory}: {e.strerror or e}") from None
+    return True
+
+
 def write(directory: Path) -> list[Path]:
+    """Write every artifact into ``directory`` (see :func:`make_folder`), each atomically."""
+    files = artifacts()
+    make_folder(directory)
     written = []
-    for name, text in artifacts().items():
-        write_atomically(directory / name, text)
+    for name, text in files.items():
+        try:
+            write_atomically(directory / name, text)
+        except OSError as e:
+            raise OutputError(f"cannot write {directory / name}: {e.strerror or e}") from None
         written.append(directory / name)
     return written
 
 
 def stale(directory: Path) -> list[Path]:
     """Files that are missing from ``directory`` or differ from what ``write`` would put there."""
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise OutputError(f"cannot check {directory}: it is a file, not a folder")
     out = []
     for name, text in artifacts().items():
         path = directory / name

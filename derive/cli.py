@@ -1,19 +1,41 @@
 """Front end: the ``derive`` command.
 
-``main(argv) -> int`` never lets a traceback out for a user's mistake: a :class:`DeriveError`
-or bad argument becomes one line on stderr and exit status 2; a failed ``check`` exits 1.
-Each command imports only what it uses.
+``main(argv) -> int`` never lets a traceback out for a user's mistake or a failing output:
+
+* bad input or a usage error: one line on stderr naming the problem, exit status 2 (``derive``
+  alone also prints the usage);
+* a failed ``check``: one line, exit status 1;
+* a file or folder that cannot be written, a full disk, or output that stdout's encoding
+  cannot show: one line, exit status 1, and nothing half-written;
+* Ctrl-C: ``derive: interrupted``, exit status 130;
+* stdout closed early (``derive list | head -1``): no message, exit status 141 (128 + SIGPIPE,
+  what a shell reports for a program that a closed pipe stops).
+
+Output is made whole in memory first, then written (or written to ``--output FILE`` through a
+temporary file and a rename).  While derivations are checked, a progress line shows on stderr
+when stderr is a terminal (``--quiet`` hides it).  Each command imports only what it uses:
+``derive list``, ``--version`` and ``--help`` never import SymPy.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 import sys
 from pathlib import Path
 
 from . import __version__
 from .derivations import CATALOGUE, names
-from .errors import CheckError, DeriveError, InputError
+from .errors import CheckError, DeriveError, InputError, OutputError
+
+#: exit status when stdout is closed before the output is written: 128 + SIGPIPE
+CLOSED_PIPE = 141
+INTERRUPTED = 130
+
+#: what argparse should take for a negative number rather than an option: every float, as typed
+#: (-1, -.5, -2e3, -1E+3, -inf, -Infinity; -nan too, so that it gets a message of its own)
+_NUMBER = re.compile(r"^-(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf(?:inity)?|nan)$", re.IGNORECASE)
 
 
 class _UsageError(Exception):
@@ -21,100 +43,202 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line, raised instead of printed with usage."""
+    """An argument parser whose errors are one line, raised instead of printed with usage, and
+    that reads negative numbers in any notation as values."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NUMBER
 
     def error(self, message):
         raise _UsageError(message)
+
+    def _print_message(self, message, file=None):  # argparse would hide a failing stdout
+        if message and file is sys.stdout:
+            _print(message)
+        elif message:
+            (file or sys.stderr).write(message)
+
+
+def _digits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= value <= 17:
+        raise argparse.ArgumentTypeError(f"{value} is out of range 0..17")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="derive", description="Derive the gradient of softmax cross-entropy for "
                 "any number of classes K, step by step, checked, and generate NumPy code.")
     p.add_argument("--version", action="version", version=f"derive {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    quiet_help = "no progress line on stderr while derivations are checked"
+    p.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    # also accepted after the command; SUPPRESS keeps a --quiet given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help=quiet_help)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    routes = dict(action="extend", nargs="+", metavar="NAME")
 
     for fmt, what in (("latex", "LaTeX (align* blocks)"), ("markdown", "Markdown with $$ blocks"),
                       ("text", "Unicode text for the terminal")):
-        s = sub.add_parser(fmt, help=f"print derivations as {what}",
+        s = sub.add_parser(fmt, parents=[common], help=f"print derivations as {what}",
                            description=f"Print checked derivations as {what}.")
-        s.add_argument("--route", choices=names(), metavar="NAME",
-                       help=f"only this derivation ({', '.join(names())}); default: all")
+        s.add_argument("--route", **routes,
+                       help=f"only these derivations, in this order ({', '.join(names())}); "
+                       "default: all")
         if fmt == "latex":
             s.add_argument("--document", action="store_true",
                            help="a standalone document that compiles with pdflatex")
+        s.add_argument("--output", type=Path, metavar="FILE",
+                       help="write to FILE (through a temporary file) instead of stdout")
 
-    s = sub.add_parser("check", help="prove every step of the derivations",
-                       description="Check every step symbolically where SymPy can and numerically "
-                       "for K = 2..6; exit 1 if any step fails.")
-    s.add_argument("--route", choices=names(), metavar="NAME", help="only this derivation")
+    s = sub.add_parser("check", parents=[common], help="prove every step of the derivations",
+                       description="Check every step numerically for K = 2..8 at many random "
+                       "samples, and symbolically where SymPy can; exit 1 if any step fails.")
+    s.add_argument("--route", **routes, help="only these derivations, in this order")
 
-    sub.add_parser("list", help="list the derivations", description="List the derivations.")
+    sub.add_parser("list", parents=[common], help="list the derivations",
+                   description="List the derivations.")
 
-    s = sub.add_parser("eval", help="softmax, loss and gradient at given numbers",
+    s = sub.add_parser("eval", parents=[common], help="softmax, loss and gradient at given numbers",
                        description="Evaluate softmax, cross-entropy and its gradient. Give logits "
-                       "(or softmax outputs with --probs) and a label or a target vector.")
+                       "(or softmax outputs with --probs) and a label or a target vector. "
+                       "Negative numbers (-2e3) and masked logits (-inf) are read as typed.")
     given = s.add_mutually_exclusive_group(required=True)
-    given.add_argument("--logits", nargs="+", type=float, metavar="Z", help="logits z_1..z_K")
+    given.add_argument("--logits", nargs="+", type=float, metavar="Z",
+                       help="logits z_1..z_K (-inf masks a class)")
     given.add_argument("--probs", nargs="+", type=float, metavar="P",
                        help="softmax outputs q_1..q_K (non-negative, summing to 1) instead of logits")
     target = s.add_mutually_exclusive_group(required=True)
     target.add_argument("--label", type=int, metavar="C", help="true class, 0-based")
     target.add_argument("--target", nargs="+", type=float, metavar="Y",
                         help="target probabilities y_1..y_K")
-    s.add_argument("--digits", type=int, default=4, help="decimals to print (default 4)")
+    s.add_argument("--digits", type=_digits, default=4,
+                   help="decimals to print, 0..17 (default 4)")
 
-    sub.add_parser("code", help="print the generated NumPy module",
-                   description="Print the NumPy module generated from the derived results.")
-    s = sub.add_parser("build", help="write every generated file to output/",
+    s = sub.add_parser("code", parents=[common], help="print the generated NumPy module",
+                       description="Print the NumPy module generated from the derived results.")
+    s.add_argument("--output", type=Path, metavar="FILE",
+                   help="write to FILE (through a temporary file) instead of stdout")
+    s = sub.add_parser("build", parents=[common], help="write every generated file to output/",
                        description="Write the renderings and the generated module to a folder.")
-    s.add_argument("--output", type=Path, default=Path("output"), help="folder (default: output)")
+    s.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
+                   help="folder (default: output); created if missing, but not its parent")
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 listing the files that are missing or stale")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _status
+    _status = _StatusLine(enabled=False)
     try:
-        args = _parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        try:
+            return _run(argv)
+        finally:
+            _status.clear()
+            _unhook()
     except _UsageError as e:
-        print(f"derive: error: {e}", file=sys.stderr)
+        _say(f"derive: error: {e}")
         return 2
     except CheckError as e:
-        print(f"derive: check failed: {e}", file=sys.stderr)
+        _say(f"derive: check failed: {e}")
+        return 1
+    except OutputError as e:
+        _say(f"derive: error: {e}")
         return 1
     except DeriveError as e:
-        print(f"derive: error: {e}", file=sys.stderr)
+        _say(f"derive: error: {e}")
         return 2
+    except BrokenPipeError:  # the reader went away: nothing more to say to anyone
+        _silence_stdout()
+        return CLOSED_PIPE
+    except OSError as e:
+        _say(f"derive: error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        _say("derive: interrupted")
+        return INTERRUPTED
 
+
+def _run(argv: list[str] | None) -> int:
+    global _status
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help or --version, already printed: flush here, not at exit
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return stop.code if isinstance(stop.code, int) else 0
+    if args.command is None:
+        _say(parser.format_usage().rstrip("\n"))
+        _say("derive: error: no command given; `derive --help` lists the commands")
+        return 2
+    _status = _StatusLine(enabled=not args.quiet)
+    return _COMMANDS[args.command](args)
+
+
+# -- the commands ------------------------------------------------------------------------------
 
 def _selected(args) -> list[str]:
-    return [args.route] if args.route else names()
+    """The derivations asked for with --route, in the order given (each once), or all."""
+    if not args.route:
+        return names()
+    chosen: list[str] = []
+    for name in args.route:
+        if name not in CATALOGUE:
+            import difflib
+            close = difflib.get_close_matches(name, names(), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names())}"
+            raise _UsageError(f"unknown derivation {name!r}; {hint}")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
 
 
 def _render(args) -> int:
+    routes = _selected(args)
+    _writable(args.output)
+    _watch(routes)
     from . import derivation
     from .render import render
     settings = {"document": True} if getattr(args, "document", False) else {}
-    sys.stdout.write(render(args.command, [derivation(n) for n in _selected(args)], **settings))
+    _deliver(render(args.command, [derivation(n) for n in routes], **settings), args.output)
     return 0
 
 
 def _check(args) -> int:
+    routes = _selected(args)
+    _watch(routes)
     from .check import check
+    from .check.core import SIZES
     from .derivations import build
     from .render.printers import text
-    for name in _selected(args):
-        report = check(build(name))
-        print(f"{name}: {len(report.steps)} steps checked ({report.symbolic} also symbolically), "
-              f"numerically at K=2..6; result = {text(report.goal)}")
+    lines = []
+    try:
+        for n, name in enumerate(routes, 1):
+            _status.show(name, n, len(routes))
+            report = check(build(name))
+            proved = ("step " if len(report.proved) == 1 else "steps ") + \
+                (", ".join(map(str, report.proved)) or "none")
+            lines.append(f"{name}: {len(report.steps)} steps, {report.samples:,} samples at "
+                         f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}; "
+                         f"result = {text(report.goal)}\n")
+    except CheckError:
+        _print("".join(lines))  # the ones that passed, then the failure
+        raise
+    _print("".join(lines))
     return 0
 
 
 def _list(args) -> int:
     width = max(map(len, CATALOGUE))
-    for name, (_, description) in CATALOGUE.items():
-        print(f"{name:<{width}}  {description}")
+    _print("".join(f"{name:<{width}}  {description}\n"
+                   for name, (_, description) in CATALOGUE.items()))
     return 0
 
 
@@ -126,10 +250,15 @@ def _vector(values, what: str, allow_minus_inf: bool = False) -> list[float]:
     return list(values)
 
 
+#: what ``derive eval`` runs of the generated module, and the derivations those functions need
+EVAL_FUNCTIONS = ("softmax", "cross_entropy_with_grad")
+EVAL_DERIVATIONS = ["shift-invariance", "logsumexp"]
+
+
 def _eval(args) -> int:
     import numpy as np
 
-    from . import numpy_module
+    from .codegen import load_module
     if args.probs is not None:
         probs = _vector(args.probs, "--probs")
         if min(probs) < 0:
@@ -151,37 +280,179 @@ def _eval(args) -> int:
             raise InputError(f"--target has {target.size} values but there are {size} classes")
         if target.min() < 0:
             raise InputError("--target: probabilities must not be negative")
-    m = numpy_module()
+    _watch(EVAL_DERIVATIONS)
+    m = load_module(functions=EVAL_FUNCTIONS)  # checks only what these functions need
     loss, grad = m.cross_entropy_with_grad(logits, target)
     fmt = lambda v: f"{v:.{args.digits}f}"  # noqa: E731
-    print("softmax  ", " ".join(map(fmt, m.softmax(logits))))
-    print("loss     ", fmt(float(loss)))
-    print("gradient ", " ".join(map(fmt, grad)))
+    _print(f"softmax   {' '.join(map(fmt, m.softmax(logits)))}\n"
+           f"loss      {fmt(float(loss))}\n"
+           f"gradient  {' '.join(map(fmt, grad))}\n")
     return 0
 
 
 def _code(args) -> int:
+    _writable(args.output)
+    _watch(None)
     from .codegen import source
-    sys.stdout.write(source())
+    _deliver(source(), args.output)
     return 0
 
 
 def _build(args) -> int:
+    _watch(None)
     from . import build
     if args.check:
         stale = build.stale(args.output)
-        for path in stale:
-            print(f"stale: {path}")
+        _print("".join(f"stale: {path}\n" for path in stale) if stale else
+               f"{args.output}: up to date\n")
         if stale:
-            print(f"{len(stale)} file(s) in {args.output} are stale; run `derive build`",
-                  file=sys.stderr)
+            _say(f"{len(stale)} file(s) in {args.output} are stale; run `derive build`")
             return 1
-        print(f"{args.output}: up to date")
         return 0
-    for path in build.write(args.output):
-        print(f"wrote {path}")
+    created = build.make_folder(args.output, create=False)  # refuse a bad folder before checking
+    written = build.write(args.output)
+    _print((f"created {args.output}\n" if created else "")
+           + "".join(f"wrote {path}\n" for path in written))
     return 0
 
 
 _COMMANDS = {"latex": _render, "markdown": _render, "text": _render, "check": _check,
              "list": _list, "eval": _eval, "code": _code, "build": _build}
+
+
+# -- output: whole or not at all ---------------------------------------------------------------
+
+def _print(text: str) -> None:
+    """Write ``text`` to stdout if all of it can be: nothing is written when stdout's encoding
+    cannot show it; a failing write (a full disk) becomes an :class:`OutputError`."""
+    _status.clear()
+    out = sys.stdout
+    if out is None:
+        raise OutputError("cannot write the output: stdout is closed")
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding, getattr(out, "errors", None) or "strict")
+    except UnicodeEncodeError:
+        raise OutputError(f"stdout's encoding ({encoding}) cannot show the output; "
+                          "set PYTHONIOENCODING=utf-8") from None
+    except LookupError:
+        pass
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        _silence_stdout()  # or the interpreter fails again flushing it at exit
+        raise OutputError(f"cannot write the output: {e.strerror or e}") from None
+
+
+def _deliver(text: str, path: Path | None) -> None:
+    """Print ``text``, or write it to ``path``, which is then never half-written."""
+    if path is None or str(path) == "-":
+        _print(text)
+        return
+    _writable(path)
+    _status.clear()
+    real = Path(os.path.realpath(path))  # write through a symbolic link, never replace it
+    try:
+        if real.exists() and not real.is_file():  # a device or a pipe: there is no renaming it
+            with open(real, "w", encoding="utf-8", newline="\n") as out:
+                out.write(text)
+        else:
+            from .codegen import write_atomically
+            write_atomically(real, text)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _writable(path: Path | None) -> None:
+    """Refuse, before any work, an --output FILE that cannot be: a folder, or in a missing one."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: " + (f"{path.parent} is not a folder"
+                          if path.parent.exists() else f"folder {path.parent} does not exist"))
+
+
+def _silence_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null, so that what is left in its buffer goes
+    nowhere quietly at exit (instead of an "Exception ignored" message)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+# -- stderr: one-line messages and the progress line -------------------------------------------
+
+def _say(line: str) -> None:
+    """One line on stderr (the progress line cleared first); a closed stderr is not an error."""
+    _status.clear()
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+class _StatusLine:
+    """``checking NAME (n/N)…`` on stderr when it is a terminal, rewritten in place with \\r and
+    cleared before anything else is written and at the end."""
+
+    def __init__(self, enabled: bool):
+        self.stream = sys.stderr
+        try:
+            self.enabled = enabled and self.stream is not None and self.stream.isatty()
+        except (AttributeError, OSError, ValueError):
+            self.enabled = False
+        self.width = 0
+        self.dots = "…"
+        if self.enabled:
+            try:
+                self.dots.encode(self.stream.encoding or "utf-8")
+            except (UnicodeEncodeError, LookupError):
+                self.dots = "..."
+
+    def show(self, name: str, n: int, total: int) -> None:
+        if self.enabled:
+            line = f"checking {name} ({n}/{total}){self.dots}"
+            self._put("\r" + line.ljust(self.width))
+            self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            self._put("\r" + " " * self.width + "\r")
+            self.width = 0
+
+    def _put(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (AttributeError, OSError, ValueError):
+            self.enabled, self.width = False, 0
+
+
+_status = _StatusLine(enabled=False)
+
+
+def _watch(scope: list[str] | None) -> None:
+    """Show the progress of the checks about to run (the derivations ``scope`` and their
+    lemmas; None: any), and route the cache's warnings to stderr as one line."""
+    from .check import cache
+    cache.on_progress(_status.show if _status.enabled else None, scope)
+    cache.on_warning(lambda message: _say(f"derive: warning: {message}"))
+
+
+def _unhook() -> None:
+    cache = sys.modules.get("derive.check.cache")
+    if cache is not None:
+        cache.on_progress(None)
+        cache.on_warning(None)

@@ -10,14 +10,21 @@ The formulas come from the checked derivations, never from a copy written here:
 
 :mod:`derive.arraycode` turns each formula into NumPy lines; what is not a formula (dtypes,
 target conventions, checks, reductions) is the fixed scaffolding in :mod:`derive.scaffold`.
+
+Each formula is read off its derivation only when a function that needs it is generated, so
+``source(functions=...)`` (a module of only some public functions, such as ``derive eval``
+uses) checks only the derivations those functions need.
 """
 from __future__ import annotations
 
 import os
+import string
 import tempfile
+import textwrap
 import types
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Callable, Iterable
 
 from sympy import Derivative, Expr, Symbol, log
 
@@ -31,71 +38,140 @@ from .render.printers import TextPrinter
 MODULE_NAME = "softmax_cross_entropy"
 
 
-@dataclass(frozen=True)
-class Formulas:
-    """The derived results the generated functions implement, as indexed expressions."""
+def _derived(name: str) -> Derivation:
+    """The derivation ``name``, checked (on first use) by :func:`derive.derivation`."""
+    from . import derivation
+    return derivation(name)
 
-    probs: Expr          # q_k = e^(z_k - a) / Σ_j e^(z_j - a)
-    log_probs: Expr      # log q_k = z_k - a - log Σ_j e^(z_j - a)
-    loss: Expr           # E = -Σ_i y_i log q_i
-    grad: Expr           # ∂E/∂z_k = (Σ_i y_i) q_k - y_k
-    jacobian: Expr       # ∂q_i/∂z_k = q_i (δ_ik - q_k)
-    loss_labels: Expr    # E for a one-hot target at c
-    grad_labels: Expr    # ∂E/∂z_k for a one-hot target at c
-    hessian: Expr        # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
-    hessian_labels: Expr
-    tempered_loss: Expr  # E_T = -Σ_i y_i log p_i
-    tempered_grad: Expr  # ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T
-    tempered_loss_labels: Expr
-    tempered_grad_labels: Expr
-    weighted_loss: Expr  # E_w = -Σ_i w_i y_i log q_i
-    weighted_grad: Expr  # ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k
-    smoothed_target: Expr  # y'_k = (1 - ε) δ_kc + ε/K
-    smoothed_loss: Expr  # E' = -Σ_i y'_i log q_i
-    smoothed_grad: Expr  # ∂E'/∂z_k = q_k - y'_k
-    linear_logits: Expr  # z_k = Σ_g W_kg x_g + b_k
-    linear_bias: Expr    # ∂E/∂b_k = q_k - y_k
-    linear_weight: Expr  # ∂E/∂W_kd = (q_k - y_k) x_d
-    sigmoid: Expr        # σ_k = 1 / (1 + e^{-z_k})
-    bce_loss: Expr       # E_b with log σ_i = -log(1 + e^{-z_i}), log(1 - σ_i) = -log(1 + e^{z_i})
-    bce_grad: Expr       # ∂E_b/∂z_k = σ_k - y_k
+
+def _rule(name: str, expr: Expr) -> Expr:
+    from . import rules
+    return rules.apply(name, expr)
+
+
+class Formulas:
+    """The derived results the generated functions implement, as indexed expressions.
+
+    Each is read off its checked derivations when first asked for, and remembered, so a module
+    of a few functions asks for (and checks) only the derivations those functions need.  The
+    one-hot forms are specialised with the rule ``one-hot-select`` (Σ_i y_i f_i = f_c,
+    Σ_i y_i = 1).
+    """
+
+    @cached_property
+    def probs(self) -> Expr:  # q_k = e^(z_k - a) / Σ_j e^(z_j - a)
+        return _last(_derived("shift-invariance"), q[k])
+
+    @cached_property
+    def log_probs(self) -> Expr:  # log q_k = z_k - a - log Σ_j e^(z_j - a)
+        return _derived("shift-invariance").result
+
+    @cached_property
+    def loss(self) -> Expr:  # E = -Σ_i y_i log q_i
+        return _last(_derived("logsumexp"), E, first=True)
+
+    @cached_property
+    def grad(self) -> Expr:  # ∂E/∂z_k = (Σ_i y_i) q_k - y_k
+        return _last(_derived("logsumexp"), Derivative(E, z[k]), without=PROBABILITY)
+
+    @cached_property
+    def jacobian(self) -> Expr:  # ∂q_i/∂z_k = q_i (δ_ik - q_k)
+        return _derived("softmax-jacobian").result
+
+    @cached_property
+    def loss_labels(self) -> Expr:  # E for a one-hot target at c
+        return _rule("one-hot-select", self.loss).subs(log(q[c]), self.log_probs.subs(k, c))
+
+    @cached_property
+    def grad_labels(self) -> Expr:  # ∂E/∂z_k for a one-hot target at c
+        return _rule("one-hot-select", self.grad)
+
+    @cached_property
+    def hessian(self) -> Expr:  # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
+        return _last(_derived("hessian"), Derivative(E, z[k], z[l]), without=PROBABILITY)
+
+    @cached_property
+    def hessian_labels(self) -> Expr:
+        return _rule("one-hot-select", self.hessian)
+
+    @cached_property
+    def tempered_loss(self) -> Expr:  # E_T = -Σ_i y_i log p_i
+        return _last(_derived("temperature"), E_T, first=True)
+
+    @cached_property
+    def tempered_grad(self) -> Expr:  # ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T
+        return _rule("factor", _last(_derived("temperature"), Derivative(E_T, z[k]),
+                                     without=PROBABILITY))
+
+    @cached_property
+    def tempered_loss_labels(self) -> Expr:
+        # the code divides the logits by T first: log p_c is then the log-softmax at c
+        return _rule("one-hot-select", self.tempered_loss).subs(log(p[c]),
+                                                                self.log_probs.subs(k, c))
+
+    @cached_property
+    def tempered_grad_labels(self) -> Expr:
+        return _rule("one-hot-select", self.tempered_grad)
+
+    @cached_property
+    def weighted_loss(self) -> Expr:  # E_w = -Σ_i w_i y_i log q_i
+        return _last(_derived("class-weights"), E_w, first=True)
+
+    @cached_property
+    def weighted_grad(self) -> Expr:  # ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k
+        return _derived("class-weights").result
+
+    @cached_property
+    def smoothed_target(self) -> Expr:  # y'_k = (1 - ε) δ_kc + ε/K
+        return _rule("definition-smoothed-target", y_ls[k])
+
+    @cached_property
+    def smoothed_loss(self) -> Expr:  # E' = -Σ_i y'_i log q_i
+        return _rule("definition-smoothed-cross-entropy", E_ls)
+
+    @cached_property
+    def smoothed_grad(self) -> Expr:  # ∂E'/∂z_k = q_k - y'_k
+        return _last(_derived("label-smoothing"), Derivative(E_ls, z[k]), with_rule="smoothed-sum")
+
+    @cached_property
+    def linear_logits(self) -> Expr:  # z_k = Σ_g W_kg x_g + b_k
+        return LINEAR.statement.rhs.subs(i, k)
+
+    @cached_property
+    def linear_bias(self) -> Expr:  # ∂E/∂b_k = q_k - y_k
+        return _last(_derived("linear-layer"), Derivative(E_lin, b[k]))
+
+    @cached_property
+    def linear_weight(self) -> Expr:  # ∂E/∂W_kd = (q_k - y_k) x_d
+        return _derived("linear-layer").result
+
+    @cached_property
+    def sigmoid(self) -> Expr:  # σ_k = 1 / (1 + e^{-z_k})
+        return _rule("definition-sigmoid", sig[k])
+
+    @cached_property
+    def bce_loss(self) -> Expr:
+        # E_b with log σ_i = -log(1 + e^{-z_i}), log(1 - σ_i) = -log(1 + e^{z_i});
+        # xreplace, not subs: the terms to replace contain the summation index i on purpose
+        logsig = _derived("log-sigmoid")
+        return _rule("definition-binary-cross-entropy", E_b).xreplace(
+            {log(sig[i]): _last(logsig, log(sig[k])).subs(k, i),
+             log(1 - sig[i]): _last(logsig, log(1 - sig[k])).subs(k, i)})
+
+    @cached_property
+    def bce_grad(self) -> Expr:  # ∂E_b/∂z_k = σ_k - y_k
+        return _derived("sigmoid-bce").result
+
+    def used(self) -> set[str]:
+        """The formulas asked for so far (each remembered as an attribute once read)."""
+        return {name for name in vars(self) if isinstance(getattr(type(self), name, None),
+                                                          cached_property)}
 
 
 def formulas() -> Formulas:
-    """Read the formulas off the checked derivations; specialise them to one-hot targets with
-    the rule ``one-hot-select`` (Σ_i y_i f_i = f_c, Σ_i y_i = 1)."""
-    from . import derivation, rules
-    shift, route, jac, hess = (derivation(n) for n in
-                               ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian"))
-    probs, log_probs = _last(shift, q[k]), shift.result
-    loss = _last(route, E, first=True)
-    grad = _last(route, Derivative(E, z[k]), without=PROBABILITY)
-    loss_labels = rules.apply("one-hot-select", loss).subs(log(q[c]), log_probs.subs(k, c))
-    grad_labels = rules.apply("one-hot-select", grad)
-    hessian = _last(hess, Derivative(E, z[k], z[l]), without=PROBABILITY)
-    hessian_labels = rules.apply("one-hot-select", hessian)
-    temp, weights, smooth = (derivation(n) for n in ("temperature", "class-weights", "label-smoothing"))
-    tempered_loss = _last(temp, E_T, first=True)
-    tempered_grad = rules.apply("factor", _last(temp, Derivative(E_T, z[k]), without=PROBABILITY))
-    # the code divides the logits by T first: log p_c is then the log-softmax at c
-    tempered_loss_labels = rules.apply("one-hot-select", tempered_loss).subs(
-        log(p[c]), log_probs.subs(k, c))
-    tempered_grad_labels = rules.apply("one-hot-select", tempered_grad)
-    smoothed_grad = _last(smooth, Derivative(E_ls, z[k]), with_rule="smoothed-sum")
-    logsig, bce = derivation("log-sigmoid"), derivation("sigmoid-bce")
-    # xreplace, not subs: the terms to replace contain the summation index i on purpose
-    bce_loss = rules.apply("definition-binary-cross-entropy", E_b).xreplace(
-        {log(sig[i]): _last(logsig, log(sig[k])).subs(k, i),
-         log(1 - sig[i]): _last(logsig, log(1 - sig[k])).subs(k, i)})
-    lin = derivation("linear-layer")
-    linear_bias = _last(lin, Derivative(E_lin, b[k]))
-    return Formulas(probs, log_probs, loss, grad, jac.result, loss_labels, grad_labels,
-                    hessian, hessian_labels, tempered_loss, tempered_grad, tempered_loss_labels,
-                    tempered_grad_labels, _last(weights, E_w, first=True), weights.result,
-                    rules.apply("definition-smoothed-target", y_ls[k]),
-                    rules.apply("definition-smoothed-cross-entropy", E_ls), smoothed_grad,
-                    LINEAR.statement.rhs.subs(i, k), linear_bias, lin.result,
-                    rules.apply("definition-sigmoid", sig[k]), bce_loss, bce.result)
+    """The formulas of the generated module, each read off its checked derivations when first
+    asked for."""
+    return Formulas()
 
 
 def _last(d: Derivation, lhs, first=False, without=None, with_rule=None) -> Expr:
@@ -106,89 +182,158 @@ def _last(d: Derivation, lhs, first=False, without=None, with_rule=None) -> Expr
     return found[0] if first else found[-1]
 
 
-def source() -> str:
-    """The generated module's source: deterministic, the same bytes on every run."""
-    f = formulas()
-    loss, grad = Symbol("loss"), Symbol("grad")
-    loss, grad, jacobian = Symbol("loss"), Symbol("grad"), Symbol("jacobian")
-    probability_target = {
-        "softmax": ([(Q, f.probs)], ("probs",)),
-        "log_softmax": ([(LOGQ, f.log_probs)], ("log_probs",)),
-        "cross_entropy": ([(LOGQ, f.log_probs), (loss, f.loss)], ("loss",)),
-        "cross_entropy_grad": ([(Q, f.probs), (grad, f.grad)], ("grad",)),
-        "cross_entropy_with_grad": ([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.loss),
-                                     (grad, f.grad)], ("loss", "grad")),
+def _bodies(f: Formulas) -> dict[str, Callable[[], list[str]]]:
+    """How each hole of the templates is filled: lines generated from the formulas ``f``, read
+    (and so checked) only when a template with that hole is filled."""
+    loss, grad, jacobian, hessian = (Symbol(n) for n in ("loss", "grad", "jacobian", "hessian"))
+
+    def linear(part: int) -> Callable[[], list[str]]:
+        return lambda: layer_lines(f.linear_logits, [("grad_bias", f.linear_bias),
+                                                     ("grad_weight", f.linear_weight)])[part]
+
+    return {
+        # probability targets
+        "softmax": lambda: lines([(Q, f.probs)], ("probs",)),
+        "log_softmax": lambda: lines([(LOGQ, f.log_probs)], ("log_probs",)),
+        "cross_entropy": lambda: lines([(LOGQ, f.log_probs), (loss, f.loss)], ("loss",)),
+        "cross_entropy_grad": lambda: lines([(Q, f.probs), (grad, f.grad)], ("grad",)),
+        "cross_entropy_with_grad": lambda: lines(
+            [(Q, f.probs), (LOGQ, f.log_probs), (loss, f.loss), (grad, f.grad)], ("loss", "grad")),
+        # one-hot targets
+        "cross_entropy_labels": lambda: lines([(loss, f.loss_labels)], ("loss",), one_hot=True),
+        "cross_entropy_grad_labels": lambda: lines([(Q, f.probs), (grad, f.grad_labels)],
+                                                   ("grad",), one_hot=True),
+        "cross_entropy_with_grad_labels": lambda: lines(
+            [(Q, f.probs), (loss, f.loss_labels), (grad, f.grad_labels)], ("loss", "grad"),
+            one_hot=True),
+        "softmax_jacobian": lambda: lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
+                                          rows=i),
+        "tempered": lambda: lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.tempered_loss),
+                                   (grad, f.tempered_grad)], ("loss", "grad")),
+        "tempered_labels": lambda: lines([(Q, f.probs), (loss, f.tempered_loss_labels),
+                                          (grad, f.tempered_grad_labels)], ("loss", "grad"),
+                                         one_hot=True),
+        "weighted": lambda: lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.weighted_loss),
+                                   (grad, f.weighted_grad)], ("loss", "grad")),
+        "smoothed": lambda: lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
+                                   (loss, f.smoothed_loss), (grad, f.smoothed_grad)],
+                                  ("loss", "grad")),
+        "linear_logits": linear(0),
+        "linear_grads": linear(1),
+        "sigmoid_bce": lambda: lines([(SIG, f.sigmoid), (loss, f.bce_loss), (grad, f.bce_grad)],
+                                     ("loss", "grad")),
+        "cross_entropy_hessian": lambda: lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
+                                               rows=k),
+        "cross_entropy_hessian_labels": lambda: lines([(Q, f.probs), (hessian, f.hessian_labels)],
+                                                      ("hessian",), rows=k, one_hot=True),
     }
-    one_hot_target = {
-        "cross_entropy_labels": ([(loss, f.loss_labels)], ("loss",)),
-        "cross_entropy_grad_labels": ([(Q, f.probs), (grad, f.grad_labels)], ("grad",)),
-        "cross_entropy_with_grad_labels": ([(Q, f.probs), (loss, f.loss_labels),
-                                            (grad, f.grad_labels)], ("loss", "grad")),
-    }
-    bodies = {name: lines(*spec) for name, spec in probability_target.items()}
-    bodies.update({name: lines(*spec, one_hot=True) for name, spec in one_hot_target.items()})
-    bodies["softmax_jacobian"] = lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
-                                       rows=i)
-    tempered = [(Q, f.probs), (LOGQ, f.log_probs), (loss, f.tempered_loss), (grad, f.tempered_grad)]
-    bodies["tempered"] = lines(tempered, ("loss", "grad"))
-    bodies["tempered_labels"] = lines([(Q, f.probs), (loss, f.tempered_loss_labels),
-                                       (grad, f.tempered_grad_labels)], ("loss", "grad"),
-                                      one_hot=True)
-    bodies["weighted"] = lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.weighted_loss),
-                                (grad, f.weighted_grad)], ("loss", "grad"))
-    bodies["smoothed"] = lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
-                                (loss, f.smoothed_loss), (grad, f.smoothed_grad)], ("loss", "grad"))
-    logits_lines, grad_lines = layer_lines(
-        f.linear_logits, [("grad_bias", f.linear_bias), ("grad_weight", f.linear_weight)])
-    bodies["linear_logits"], bodies["linear_grads"] = logits_lines, grad_lines
-    bodies["sigmoid_bce"] = lines([(SIG, f.sigmoid), (loss, f.bce_loss), (grad, f.bce_grad)],
-                                  ("loss", "grad"))
-    hessian = Symbol("hessian")
-    bodies["cross_entropy_hessian"] = lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
-                                            rows=k)
-    bodies["cross_entropy_hessian_labels"] = lines([(Q, f.probs), (hessian, f.hessian_labels)],
-                                                   ("hessian",), rows=k, one_hot=True)
+
+
+def _indent(hole: str, body: list[str]) -> str:
+    """A hole's lines, indented as its template needs them."""
     nested = ("cross", "tempered")  # bodies inside an if/else on the kind of target
-    indent = {name: 12 if name.startswith(nested) else 4 if name.startswith("linear") else 8
-              for name in bodies}
-    indented = {name: "\n".join(" " * indent[name] + line
-                                 for line in body) for name, body in bodies.items()}
-    sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources())
-    return (scaffold.HEADER.format(version=__version__, sources=sources)
-            + scaffold.SCAFFOLD.format(**indented))
+    width = 12 if hole.startswith(nested) else 4 if hole.startswith("linear") else 8
+    return "\n".join(" " * width + line for line in body)
 
 
-def _sources() -> list[tuple[str, str]]:
-    from . import derivation
-    shift, route, jac, hess, batch, temp, weights, smooth, logsig, bce = (
-        derivation(n) for n in ("shift-invariance", "logsumexp", "softmax-jacobian", "hessian",
-                                "batch-mean", "temperature", "class-weights", "label-smoothing",
-                                "log-sigmoid", "sigmoid-bce"))
-    f = formulas()
+def _functions(subset: Iterable[str] | None) -> list[str]:
+    """The public functions of a module with ``subset`` (default: all of them), together with
+    the functions they call, in the module's order."""
+    if subset is None:
+        return list(scaffold.FUNCTIONS)
+    wanted = {subset} if isinstance(subset, str) else set(subset)
+    unknown = wanted - set(scaffold.FUNCTIONS)
+    if unknown:
+        raise ValueError(f"unknown function(s) {', '.join(sorted(unknown))}; choose from "
+                         f"{', '.join(scaffold.FUNCTIONS)}")
+    pending = list(wanted)
+    while pending:
+        for needed in scaffold.REQUIRES.get(pending.pop(), ()):
+            if needed not in wanted:
+                wanted.add(needed)
+                pending.append(needed)
+    return [name for name in scaffold.FUNCTIONS if name in wanted]
 
+
+def source(functions: Iterable[str] | None = None) -> str:
+    """The generated module's source: deterministic, the same bytes on every run.
+
+    ``functions`` names the public functions to put in it (the functions they call come too);
+    by default all of them.  Only the derivations whose formulas those functions implement are
+    asked for, so only those are checked.
+    """
+    names = _functions(functions)
+    f = Formulas()
+    bodies = _bodies(f)
+    parts = []
+    for name in names:
+        template = scaffold.FUNCTIONS[name]
+        holes = [field for _, field, _, _ in string.Formatter().parse(template) if field]
+        parts.append(template.format(**{hole: _indent(hole, bodies[hole]()) for hole in holes}))
+    sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources(f, names))
+    return (scaffold.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
+            + scaffold.PRELUDE.format() + "".join(parts))
+
+
+def _exports(names: list[str]) -> str:
+    """The module's ``__all__``, wrapped at 99 columns."""
+    return textwrap.fill(", ".join(f'"{name}"' for name in names), width=98,
+                         initial_indent="__all__ = [", subsequent_indent=" " * len("__all__ = ["),
+                         break_long_words=False, break_on_hyphens=False) + "]"
+
+
+def _sources(f: Formulas, names: list[str]) -> list[tuple[str, str]]:
+    """Where each formula of the module comes from: (what, derivation and step), for the
+    formulas its functions use (and the ``batch-mean`` derivation, which
+    ``cross_entropy_grad(..., reduction="mean")`` implements, when it has that function)."""
     def where(d: Derivation, expr) -> str:
         number = next(n for n, s in enumerate(d.steps, 1) if s.expr == expr and not s.aside)
         return f"{d.name}, step {number}: {TextPrinter().doprint(d.steps[number - 1].lhs)} = " \
                f"{TextPrinter().doprint(expr)}"
 
-    return [("probs", where(shift, f.probs)), ("log_probs", where(shift, f.log_probs)),
-            ("loss", where(route, f.loss)), ("grad", where(route, f.grad)),
-            ("jacobian", where(jac, f.jacobian)), ("hessian", where(hess, f.hessian)),
-            ('reduction="mean"', where(batch, batch.result))] + [
-        (what, where(d, expr)) for what, d, expr in (
-            ("tempered grad", temp, _last(temp, temp.main_steps[-1].lhs, without=PROBABILITY)),
-            ("weighted grad", weights, f.weighted_grad),
-            ("smoothed grad", smooth, f.smoothed_grad),
-            ("log(1 - sigmoid)", logsig, logsig.result),
-            ("sigmoid grad", bce, f.bce_grad))]
+    def tempered(d: Derivation) -> Expr:
+        return _last(d, d.main_steps[-1].lhs, without=PROBABILITY)
+
+    cited = f.used() | set(names)
+    # (what, derivation, the expression cited, the formula or function that makes it cited)
+    entries: list[tuple[str, str, Callable[[Derivation], Expr], str]] = [
+        ("probs", "shift-invariance", lambda d: f.probs, "probs"),
+        ("log_probs", "shift-invariance", lambda d: f.log_probs, "log_probs"),
+        ("loss", "logsumexp", lambda d: f.loss, "loss"),
+        ("grad", "logsumexp", lambda d: f.grad, "grad"),
+        ("jacobian", "softmax-jacobian", lambda d: f.jacobian, "jacobian"),
+        ("hessian", "hessian", lambda d: f.hessian, "hessian"),
+        ('reduction="mean"', "batch-mean", lambda d: d.result, "cross_entropy_grad"),
+        ("tempered grad", "temperature", tempered, "tempered_grad"),
+        ("weighted grad", "class-weights", lambda d: f.weighted_grad, "weighted_grad"),
+        ("smoothed grad", "label-smoothing", lambda d: f.smoothed_grad, "smoothed_grad"),
+        ("log(1 - sigmoid)", "log-sigmoid", lambda d: d.result, "bce_loss"),
+        ("sigmoid grad", "sigmoid-bce", lambda d: f.bce_grad, "bce_grad"),
+    ]
+    return [(what, where(_derived(name), expr(_derived(name))))
+            for what, name, expr, when in entries if when in cited]
 
 
-def load_module(name: str = MODULE_NAME) -> types.ModuleType:
-    """Compile :func:`source` in memory into a module (for the CLI and notebooks)."""
+def load_module(name: str = MODULE_NAME,
+                functions: Iterable[str] | None = None) -> types.ModuleType:
+    """Compile :func:`source` in memory into a module (for the CLI and notebooks); with
+    ``functions``, a module of only those public functions (and what they call), which checks
+    only the derivations they need."""
     module = types.ModuleType(name)
     module.__file__ = f"<derive:{name}>"
-    exec(compile(source(), module.__file__, "exec"), module.__dict__)
+    exec(compile(source(functions), module.__file__, "exec"), module.__dict__)
     return module
+
+
+def _mode(path: Path) -> int:
+    """The permissions a written file gets: those of the file it replaces, or what the umask
+    allows of rw-rw-rw-."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -196,6 +341,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, _mode(path))  # mkstemp makes the file private; the result should not be
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
         os.replace(tmp, path)

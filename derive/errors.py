@@ -1,6 +1,7 @@
 """Errors of every stage of the pipeline, in one small hierarchy.
 
-The CLI turns any :class:`DeriveError` into one line on stderr and exit status 2.
+The CLI turns any :class:`DeriveError` into one line on stderr: exit status 1 for a
+:class:`CheckError` or an :class:`OutputError`, 2 for the others (bad input).
 """
 
 
@@ -32,3 +33,8 @@ class UnknownDerivationError(DeriveError, KeyError):
 
 class InputError(DeriveError, ValueError):
     """Numbers given by a user do not fit the model (shape, range, sign, value)."""
+
+
+class OutputError(DeriveError, OSError):
+    """A file or folder the user named cannot be written (missing folder, a file where a folder
+    should be, no permission, a full disk), or the output cannot be shown."""

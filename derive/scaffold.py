@@ -1,8 +1,10 @@
 """The fixed scaffolding of the generated NumPy module: everything but the formulas.
 
 Dtypes, the two target conventions, argument checks and reductions are the same whatever the
-formulas are, so they are written here once; :mod:`derive.codegen` fills the ``{name}`` holes
-with the lines it generates from the derived results (braces of the module itself are doubled).
+formulas are, so they are written here once: the module's header, a prelude of private helpers,
+and one template a public function.  :mod:`derive.codegen` fills each template's ``{name}``
+holes with the lines it generates from the derived results (braces of the module itself are
+doubled), and may put only some of the public functions in a module (with what they call).
 """
 
 HEADER = '''"""Softmax cross-entropy for NumPy: softmax, loss, gradient, Hessian and their variants.
@@ -21,24 +23,24 @@ A -inf logit is masked: probability 0, and a finite loss unless the target puts 
 """
 import numpy
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
-           "cross_entropy_with_grad", "cross_entropy_hessian", "tempered_cross_entropy_with_grad",
-           "weighted_cross_entropy_with_grad", "smoothed_cross_entropy_with_grad",
-           "sigmoid_binary_cross_entropy_with_grad", "linear_cross_entropy_with_grad",
-           "softmax_jacobian"]
+{exports}
 
 _REDUCTIONS = ("none", "mean", "sum")
 '''
 
-SCAFFOLD = '''
+PRELUDE = '''
 
 def _floating(logits, axis=-1):
     """The logits as a float array with the class axis last, and the dtype to return."""
+    if isinstance(axis, (bool, numpy.bool_)) or not isinstance(axis, (int, numpy.integer)):
+        raise ValueError(f"axis must be an integer, not {{axis!r}}")
     array = numpy.asarray(logits)
     if array.dtype.kind in "biu":
         array = array.astype(numpy.float64)
     elif array.dtype.kind != "f":
         raise ValueError(f"logits must be real numbers, not {{array.dtype}}")
+    elif not array.dtype.isnative:  # big-endian on a little-endian machine, or the reverse
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim == 0:
         raise ValueError("logits must have a class axis, not be a scalar")
     if not -array.ndim <= axis < array.ndim:
@@ -71,23 +73,36 @@ def _target(target, logits):
     if array.shape == logits.shape:
         if array.dtype.kind not in "fiu":
             raise ValueError(f"target: probabilities must be real numbers, not {{array.dtype}}")
-        array = numpy.asarray(array, dtype=logits.dtype)
-        if array.size and not _finite_and_not_negative(array):
-            low, high = array.min(), array.max()
-            if numpy.isnan(low) or numpy.isinf(low) or numpy.isinf(high):
-                raise ValueError("target: probabilities must be finite")
-            if low < 0:
-                raise ValueError("target: probabilities must not be negative")
-        return None, array
+        with numpy.errstate(over="ignore"):  # a probability too big for the dtype: see below
+            probs = numpy.asarray(array, dtype=logits.dtype)
+        if probs.size and not _finite_and_not_negative(probs):
+            _check_probabilities(array, probs)
+        return None, probs
     raise ValueError(f"target of shape {{array.shape}} fits neither class labels of shape "
                      f"{{logits.shape[:-1]}} nor probabilities of shape {{logits.shape}}")
 
 
 def _finite_and_not_negative(array):
-    """One pass over the bit patterns: a set sign bit (negative, or -0.0, which the caller
-    looks at again) or an exponent of all ones (inf, NaN) makes the pattern at least inf's."""
-    unsigned = numpy.dtype(f"u{{array.itemsize}}")
+    """One pass over the bit patterns, read in the array's byte order: a set sign bit
+    (negative, or -0.0, which the caller looks at again) or an exponent of all ones (inf, NaN)
+    makes the pattern at least inf's. Other widths (longdouble, whose 80 bits are padded to
+    12 or 16 bytes) are compared as numbers."""
+    if array.itemsize not in (2, 4, 8):
+        return bool(numpy.all(array >= 0)) and bool(numpy.all(array < numpy.inf))
+    unsigned = numpy.dtype(f"u{{array.itemsize}}").newbyteorder(array.dtype.byteorder)
     return array.view(unsigned).max() < numpy.array(numpy.inf, array.dtype).view(unsigned)
+
+
+def _check_probabilities(given, probs):
+    """Say what is wrong with the probabilities ``given``, which failed the quick check once
+    cast to the logits' dtype as ``probs`` (-0.0 fails it too, and is fine)."""
+    if not numpy.all(numpy.isfinite(given)):
+        raise ValueError("target: probabilities must be finite")
+    if numpy.any(given < 0):
+        raise ValueError("target: probabilities must not be negative")
+    if not numpy.all(numpy.isfinite(probs)):
+        raise ValueError(f"target: probability {{given.max()!s}} overflows {{probs.dtype}}, "
+                         f"the dtype of the logits")
 
 
 def _take(values, labels):
@@ -107,9 +122,12 @@ def _sum_xlogq(target, log_probs):
     """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
     total = numpy.einsum("...k,...k->...", target, log_probs)[..., None]
     bad = numpy.isnan(total[..., 0])
-    if bad.any():  # only 0 · (-inf) or a NaN logit makes NaN: recompute those rows
-        rows = numpy.multiply(target[bad], log_probs[bad], out=numpy.zeros_like(log_probs[bad]),
-                              where=target[bad] != 0)
+    if bad.any():  # only 0 · (-inf) or a NaN log-probability makes NaN: recompute those rows
+        target, log_probs = target[bad], log_probs[bad]
+        # 0 · log 0 = 0 for a masked class; a row that cannot be normalised (all -inf, or with
+        # a +inf or NaN logit) has NaN log-probabilities, and stays NaN whatever its target
+        counted = (target != 0) | numpy.isnan(log_probs)
+        rows = numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=counted)
         total[bad, 0] = rows.sum(axis=-1)
     return total
 
@@ -124,21 +142,23 @@ def _prepare(logits, target, reduction):
 
 
 def _layer(inputs, weight, bias):
-    """A linear layer's arguments as float arrays of one dtype, their shapes checked."""
+    """A linear layer's arguments as float arrays of one dtype, their shapes checked, and the
+    dtype to return (float16 is computed in float32, and returned as float16)."""
     arrays = [numpy.asarray(a) for a in (inputs, weight, bias)]
     for name, array in zip(("inputs", "weight", "bias"), arrays):
         if array.dtype.kind not in "fiu":
             raise ValueError(f"{{name}} must be real numbers, not {{array.dtype}}")
     inputs, weight, bias = arrays
-    if weight.ndim != 2 or bias.shape != weight.shape[:1] or inputs.ndim == 0 \
-            or inputs.shape[-1] != weight.shape[1]:
+    if (weight.ndim != 2 or bias.shape != weight.shape[:1] or inputs.ndim == 0
+            or inputs.shape[-1] != weight.shape[1]):
         raise ValueError(f"shapes do not fit a linear layer: inputs {{inputs.shape}} (..., D), "
                          f"weight {{weight.shape}} (K, D), bias {{bias.shape}} (K,)")
-    dtype = numpy.result_type(*(a.dtype for a in arrays), numpy.float16)
-    dtype = numpy.float64 if dtype == numpy.float16 and any(a.dtype.kind != "f" for a in arrays) \
-        else dtype
-    return inputs.reshape(-1, inputs.shape[-1]).astype(dtype, copy=False), \
-        weight.astype(dtype, copy=False), bias.astype(dtype, copy=False)
+    out_dtype = numpy.result_type(*(a.dtype for a in arrays), numpy.float16)
+    if out_dtype == numpy.float16 and any(a.dtype.kind != "f" for a in arrays):
+        out_dtype = numpy.dtype(numpy.float64)
+    dtype = numpy.dtype(numpy.float32) if out_dtype == numpy.float16 else out_dtype
+    return (inputs.reshape(-1, inputs.shape[-1]).astype(dtype, copy=False),
+            weight.astype(dtype, copy=False), bias.astype(dtype, copy=False), out_dtype)
 
 
 def _one_hot(labels, logits):
@@ -146,17 +166,29 @@ def _one_hot(labels, logits):
     return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
 
 
-def _number(value, name, low, high, open_low=False):
-    """A scalar parameter as a float, checked against its range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{{name}} must be a number, not {{value!r}}") from None
-    if not (low < number if open_low else low <= number) or not number <= high \
-            or not numpy.isfinite(number):
+def _number(value, name, dtype, low, high, open_low=False):
+    """A scalar parameter as a number of ``dtype``: a real number (a Python or NumPy int or
+    float; not a bool, a string or a complex number) in its range (finite, and closed at
+    ``high`` unless that is inf), which neither underflows to 0 nor overflows in ``dtype``."""
+    if isinstance(value, numpy.ndarray) and value.ndim == 0:
+        value = value[()]
+    if (isinstance(value, (bool, numpy.bool_))
+            or not isinstance(value, (int, float, numpy.integer, numpy.floating))):
+        raise ValueError(f"{{name}} must be a real number, not {{value!r}}")
+    if (not (low < value if open_low else low <= value)
+            or not (value < high if high == numpy.inf else value <= high)):
         bracket = "(" if open_low else "["
-        closing = ")" if numpy.isinf(high) else "]"
-        raise ValueError(f"{{name}} must lie in {{bracket}}{{low}}, {{high}}{{closing}}, not {{number}}")
+        closing = ")" if high == numpy.inf else "]"
+        raise ValueError(f"{{name}} must lie in {{bracket}}{{low}}, {{high}}{{closing}}, not {{value!s}}")
+    with numpy.errstate(over="ignore", under="ignore"):
+        try:
+            number = dtype.type(value)
+        except OverflowError:  # a Python int too big for any float
+            number = dtype.type(numpy.inf)
+    if numpy.isinf(number):
+        raise ValueError(f"{{name}} {{value!s}} overflows {{dtype}}, the dtype of the logits")
+    if number == 0 and value != 0:
+        raise ValueError(f"{{name}} {{value!s}} underflows to 0 in {{dtype}}, the dtype of the logits")
     return number
 
 
@@ -185,7 +217,12 @@ def _scale(grad, reduction, out_dtype):
     if reduction == "mean" and grad.size:
         grad /= grad.size // grad.shape[-1]
     return grad.astype(out_dtype, copy=False)
+'''
 
+#: The public functions, in the module's order: each a template whose ``{name}`` holes
+#: :mod:`derive.codegen` fills with the lines it generates from the derived results.
+FUNCTIONS = {
+    "softmax": '''
 
 def softmax(logits, axis=-1):
     """Softmax along ``axis``: q_k = e^(z_k - a) / Σ_j e^(z_j - a) with a = max_j z_j."""
@@ -194,7 +231,9 @@ def softmax(logits, axis=-1):
     with numpy.errstate(invalid="ignore"):
 {softmax}
     return numpy.moveaxis(probs, -1, axis).astype(out_dtype, copy=False)
+''',
 
+    "log_softmax": '''
 
 def log_softmax(logits, axis=-1):
     """Log-softmax along ``axis``: log q_k = z_k - a - log Σ_j e^(z_j - a), a = max_j z_j."""
@@ -203,7 +242,9 @@ def log_softmax(logits, axis=-1):
     with numpy.errstate(invalid="ignore"):
 {log_softmax}
     return numpy.moveaxis(log_probs, -1, axis).astype(out_dtype, copy=False)
+''',
 
+    "cross_entropy": '''
 
 def cross_entropy(logits, target, reduction="none"):
     """Cross-entropy -Σ_i y_i log q_i of each row of ``logits`` against ``target``.
@@ -219,7 +260,9 @@ def cross_entropy(logits, target, reduction="none"):
         else:
 {cross_entropy}
     return _reduce(loss[..., 0], reduction, out_dtype)
+''',
 
+    "cross_entropy_grad": '''
 
 def cross_entropy_grad(logits, target, reduction="none"):
     """Gradient of :func:`cross_entropy` with respect to the logits, shaped like them:
@@ -233,7 +276,9 @@ def cross_entropy_grad(logits, target, reduction="none"):
         else:
 {cross_entropy_grad}
     return _scale(grad, reduction, out_dtype)
+''',
 
+    "cross_entropy_with_grad": '''
 
 def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
@@ -245,7 +290,9 @@ def cross_entropy_with_grad(logits, target, reduction="none"):
         else:
 {cross_entropy_with_grad}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+''',
 
+    "cross_entropy_hessian": '''
 
 def cross_entropy_hessian(logits, target):
     """Hessian of :func:`cross_entropy` for each row, shape (..., K, K): entry [..., k, l] is
@@ -259,13 +306,15 @@ def cross_entropy_hessian(logits, target):
         else:
 {cross_entropy_hessian}
     return hessian.astype(out_dtype, copy=False)
+''',
 
+    "tempered_cross_entropy_with_grad": '''
 
 def tempered_cross_entropy_with_grad(logits, target, temperature, reduction="none"):
     """Loss and gradient of the cross-entropy of p = softmax(logits / temperature):
     E_T = -Σ_i y_i log p_i and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    temperature = logits.dtype.type(_number(temperature, "temperature", 0, numpy.inf, open_low=True))
+    temperature = _number(temperature, "temperature", logits.dtype, 0, numpy.inf, open_low=True)
     logits = numpy.divide(logits, temperature)  # z / T: p is the softmax of z / T
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
@@ -274,14 +323,18 @@ def tempered_cross_entropy_with_grad(logits, target, temperature, reduction="non
         else:
 {tempered}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+''',
 
+    "weighted_cross_entropy_with_grad": '''
 
 def weighted_cross_entropy_with_grad(logits, target, weight, reduction="none"):
     """Loss and gradient of the class-weighted cross-entropy E_w = -Σ_i w_i y_i log q_i:
     ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k. ``weight`` has one non-negative entry a class.
 
     reduction="mean" divides by the total weight of the rows' classes, Σ_n w_(c_n), for
-    integer labels (as PyTorch does), and by the number of rows for probabilities."""
+    integer labels (as PyTorch does), and by the number of rows for probabilities. When that
+    total is 0 (every label's class has weight 0), the loss and its gradient are both NaN,
+    as in PyTorch."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
     weight = _weights(weight, logits)
     if labels is not None:
@@ -292,12 +345,16 @@ def weighted_cross_entropy_with_grad(logits, target, weight, reduction="none"):
     loss = loss[..., 0]
     if reduction == "none":
         return loss.astype(out_dtype, copy=False), grad.astype(out_dtype, copy=False)
+    if reduction == "sum":
+        return out_dtype.type(loss.sum()), grad.astype(out_dtype, copy=False)
     total = loss.size if labels is None else numpy.sum(weight[labels])
-    if reduction == "mean" and total:
-        grad /= total
-    value = loss.sum() / total if reduction == "mean" else loss.sum()
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        grad /= total  # a total weight of 0 makes the gradient NaN (0/0), and the loss:
+        value = loss.sum() / total  # both NaN, as in PyTorch
     return out_dtype.type(value), grad.astype(out_dtype, copy=False)
+''',
 
+    "smoothed_cross_entropy_with_grad": '''
 
 def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
     """Loss and gradient of the cross-entropy against the label-smoothed target
@@ -306,13 +363,15 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
     if labels is None:
         raise ValueError("labels: label smoothing takes integer class labels of shape "
                          "logits.shape[:-1]")
-    epsilon = logits.dtype.type(_number(epsilon, "epsilon", 0, 1))
+    epsilon = _number(epsilon, "epsilon", logits.dtype, 0, 1)
     target = _one_hot(labels, logits)
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {smoothed}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+''',
 
+    "sigmoid_binary_cross_entropy_with_grad": '''
 
 def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
     """Loss and gradient of the binary cross-entropy of one sigmoid a class (multi-label):
@@ -329,7 +388,9 @@ def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
     with numpy.errstate(over="ignore", invalid="ignore"):
 {sigmoid_bce}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
+''',
 
+    "linear_cross_entropy_with_grad": '''
 
 def linear_cross_entropy_with_grad(inputs, weight, bias, target, reduction="mean"):
     """Cross-entropy of the logits z = W x + b of a linear layer, and its gradients with
@@ -341,15 +402,19 @@ def linear_cross_entropy_with_grad(inputs, weight, bias, target, reduction="mean
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum' for a layer's gradients, not {{reduction!r}}")
     rows = numpy.shape(inputs)[:-1]
-    inputs, weight, bias = _layer(inputs, weight, bias)  # inputs as (N, D): one row an example
+    # inputs as (N, D), one row an example; float16 is computed in float32
+    inputs, weight, bias, out_dtype = _layer(inputs, weight, bias)
     target = numpy.asarray(target)
     if target.shape[:len(rows)] == rows:
         target = target.reshape((-1,) + target.shape[len(rows):])  # one row an example, too
 {linear_logits}
     loss, grad = cross_entropy_with_grad(logits, target, reduction)
 {linear_grads}
-    return loss, grad_weight, grad_bias
+    return (out_dtype.type(loss), grad_weight.astype(out_dtype, copy=False),
+            grad_bias.astype(out_dtype, copy=False))
+''',
 
+    "softmax_jacobian": '''
 
 def softmax_jacobian(logits):
     """Jacobian of the softmax of each row, shape (..., K, K): entry [..., i, k] is
@@ -359,4 +424,8 @@ def softmax_jacobian(logits):
     with numpy.errstate(invalid="ignore"):
 {softmax_jacobian}
     return jacobian.astype(out_dtype, copy=False)
-'''
+''',
+}
+
+#: Public functions that call others: a module with the first has the others too.
+REQUIRES = {"linear_cross_entropy_with_grad": ("cross_entropy_with_grad",)}

@@ -33,13 +33,22 @@ def test_other_formats(capsys, fmt, marker):
     assert code == 0 and marker in out
 
 
-def test_check_reports_each_derivation(capsys):
+def test_check_reports_each_derivation(capsys, monkeypatch, reports):
+    # the test run's reports stand in for checking the whole catalogue a second time
+    monkeypatch.setattr("derive.check.check", lambda d: reports[d.name])
     code, out, _ = run(capsys, "check")
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == len(derive.names())
-    assert lines[0].startswith("logsumexp: 13 steps checked")
-    assert lines[1].startswith("chain: 9 steps checked") and lines[1].endswith("q_k - y_k")
+    assert lines[0].startswith("logsumexp: 13 steps, 39,900 samples at K=2..8; "
+                               "proved symbolically: steps 1, 2, 3, 4")
+    assert lines[1].startswith("chain: 9 steps") and lines[1].endswith("q_k - y_k")
+    assert "batch-mean: 6 steps" in out and "proved symbolically: step 1;" in out
+
+
+def test_check_checks_afresh(capsys):
+    code, out, _ = run(capsys, "check", "--route", "chain")
+    assert code == 0 and out.startswith("chain: 9 steps, 40,000 samples at K=2..8")
 
 
 def test_check_fails_with_exit_1(capsys, monkeypatch):
@@ -98,10 +107,17 @@ BAD = [
     (["eval", "--probs", "0.5", "0.6", "--label", "0"], "--probs: probabilities must sum to 1"),
     (["eval", "--probs", "-0.5", "1.5", "--label", "0"], "--probs: probabilities must not be negative"),
     (["eval", "--logits", "1", "2"], "one of the arguments --label --target is required"),
-    (["latex", "--route", "nope"], "argument --route: invalid choice: 'nope'"),
+    (["latex", "--route", "nope"], "unknown derivation 'nope'; choose from logsumexp, chain"),
+    (["latex", "--route", "chian"], "unknown derivation 'chian'; did you mean 'chain'?"),
+    (["check", "--route", "chain", "hesian"], "unknown derivation 'hesian'; did you mean 'hessian'?"),
     (["markdown", "--document"], "unrecognized arguments: --document"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ([], "the following arguments are required: COMMAND"),
+    (["eval", "--logits", "1", "2", "--label", "0", "--digits", "-1"],
+     "argument --digits: -1 is out of range 0..17"),
+    (["eval", "--logits", "1", "2", "--label", "0", "--digits", "18"],
+     "argument --digits: 18 is out of range 0..17"),
+    (["eval", "--logits", "1", "-nan", "--label", "0"], "--logits: nan is not allowed"),
+    (["eval", "--logits", "1", "-inf", "--target", "0", "-inf"], "--target: -inf is not allowed"),
 ]
 
 
@@ -113,18 +129,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert message in err
 
 
+def test_no_command_prints_the_usage_and_points_to_help(capsys):
+    for argv in ([], ["--quiet"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == ""
+        usage, hint = err.splitlines()
+        assert usage.startswith("usage: derive")
+        assert hint == "derive: error: no command given; `derive --help` lists the commands"
+
+
 def test_version(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["--version"])
-    assert stop.value.code == 0
+    assert main(["--version"]) == 0  # returned, not raised: main() flushes stdout itself
     assert capsys.readouterr().out.strip() == f"derive {derive.__version__}"
 
 
 def test_help(capsys):
-    for argv in (["--help"], ["eval", "--help"], ["build", "--help"]):
-        with pytest.raises(SystemExit) as stop:
-            main(argv)
-        assert stop.value.code == 0
+    for argv in (["--help"], ["eval", "--help"], ["build", "--help"], ["text", "--help"]):
+        assert main(argv) == 0
         assert "usage: derive" in capsys.readouterr().out
 
 

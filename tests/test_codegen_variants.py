@@ -129,7 +129,7 @@ BAD = [
     (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, 0.0), r"temperature must lie in \(0"),
     (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, -1), "temperature must lie in"),
     (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, np.inf), "temperature must lie in"),
-    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, "hot"), "temperature must be a number"),
+    (lambda m: m.tempered_cross_entropy_with_grad(LOGITS, LABELS, "hot"), "temperature must be a real number"),
     (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, np.ones(3)), "weight must have one entry"),
     (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, -np.ones(4)), "finite and not negative"),
     (lambda m: m.weighted_cross_entropy_with_grad(LOGITS, LABELS, WEIGHT, "avg"), "reduction must be"),
