@@ -4,7 +4,7 @@ The formulas come from the checked derivations, never from a copy written here:
 
 * ``q_k = e^{z_k - a} / Σ_j e^{z_j - a}`` and ``log q_k = z_k - a - log Σ_j e^{z_j - a}``
   (``shift-invariance``), with ``a = max_j z_j`` so that no exponent is positive;
-* ``E = -Σ_i y_i log q_i`` and ``∂E/∂z_k = (Σ_i y_i) q_k - y_k`` (``logsumexp``: its definition
+* ``E = -Σ_i y_i log q_i`` and ``∂E/∂z_k = (Σ_i y_i) q_k - y_k`` (``any-target``: its definition
   step and its last step before the probability fact);
 * ``∂q_i/∂z_k = q_i (δ_ik - q_k)`` (``softmax-jacobian``).
 
@@ -68,11 +68,11 @@ class Formulas:
 
     @cached_property
     def loss(self) -> Expr:  # E = -Σ_i y_i log q_i
-        return _last(_derived("logsumexp"), E, first=True)
+        return _last(_derived("any-target"), E, first=True)
 
     @cached_property
     def grad(self) -> Expr:  # ∂E/∂z_k = (Σ_i y_i) q_k - y_k
-        return _last(_derived("logsumexp"), Derivative(E, z[k]), without=PROBABILITY)
+        return _last(_derived("any-target"), Derivative(E, z[k]))
 
     @cached_property
     def jacobian(self) -> Expr:  # ∂q_i/∂z_k = q_i (δ_ik - q_k)
@@ -299,8 +299,8 @@ def _sources(f: Formulas, names: list[str]) -> list[tuple[str, str]]:
     entries: list[tuple[str, str, Callable[[Derivation], Expr], str]] = [
         ("probs", "shift-invariance", lambda d: f.probs, "probs"),
         ("log_probs", "shift-invariance", lambda d: f.log_probs, "log_probs"),
-        ("loss", "logsumexp", lambda d: f.loss, "loss"),
-        ("grad", "logsumexp", lambda d: f.grad, "grad"),
+        ("loss", "any-target", lambda d: f.loss, "loss"),
+        ("grad", "any-target", lambda d: f.grad, "grad"),
         ("jacobian", "softmax-jacobian", lambda d: f.jacobian, "jacobian"),
         ("hessian", "hessian", lambda d: f.hessian, "hessian"),
         ('reduction="mean"', "batch-mean", lambda d: d.result, "cross_entropy_grad"),

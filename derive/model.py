@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sympy import (Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
+from sympy import (Add, Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
                    Tuple, exp, log, sympify)
 
 #: Number of classes: a positive integer, never a number.
@@ -115,12 +115,12 @@ def sigmoid(index) -> Expr:
 
 def binary_cross_entropy() -> Expr:
     """``E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i))``, one sigmoid per class."""
-    return -Sum(y[i] * log(sig[i]) + (1 - y[i]) * log(1 - sig[i]), (i, 1, K))
+    return -Sum(Add(y[i] * log(sig[i]), (1 - y[i]) * log(1 - sig[i]), evaluate=False), (i, 1, K))
 
 
 def smoothed_target(index) -> Expr:
     """``y'_index = (1 - ε) δ_index,c + ε / K``: one-hot at c, smoothed by ε."""
-    return (1 - epsilon) * KroneckerDelta(index, c) + epsilon / K
+    return Add((1 - epsilon) * KroneckerDelta(index, c), epsilon / K, evaluate=False)
 
 
 def batch_softmax(row, index) -> Expr:
@@ -136,7 +136,7 @@ def example_loss(row) -> Expr:
 
 def linear(index) -> Expr:
     """``Σ_g W_{index,g} x_g + b_index``: the logit a linear layer gives class ``index``."""
-    return Sum(W[index, g] * x[g], (g, 1, D)) + b[index]
+    return Add(Sum(W[index, g] * x[g], (g, 1, D)), b[index], evaluate=False)
 
 
 def linear_cross_entropy() -> Expr:

@@ -43,19 +43,19 @@ def _tamper(d: Derivation, number: int, **changes) -> Derivation:
 
 WRONG = [
     # name, step, replacement expression, why it is wrong
-    ("chain", 9, q[k] + y[k], "sign of y_k"),
+    ("chain", 10, q[k] + y[k], "sign of y_k"),
     ("chain", 5, -Sum(y[i] * (KroneckerDelta(i, k) + q[k]), (i, 1, K)), "Jacobian sign"),
-    ("chain", 6, -y[k] * (1 - q[k]) - SumExcept(y[i] * (KroneckerDelta(i, k) - q[k]), (i, 1, K), k)
+    ("chain", 7, -y[k] * (1 - q[k]) - SumExcept(y[i] * (KroneckerDelta(i, k) - q[k]), (i, 1, K), k)
      + y[k], "an extra term"),
     ("softmax-jacobian", 7, q[i] * (1 - q[k]), "diagonal case used for every i"),
     ("hessian", 3, Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) + q[l]), "Hessian sign"),
-    ("temperature", 13, (p[k] - y[k]) * T, "times T instead of divided"),
-    ("class-weights", 11, q[k] * Sum(y[i], (i, 1, K)) - w[k] * y[k], "weights lost in the sum"),
-    ("label-smoothing", 6, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
-    ("log-sigmoid", 5, -log(1 + exp(-z[k])), "complement taken for the sigmoid itself"),
+    ("temperature", 10, (p[k] - y[k]) * T, "times T instead of divided"),
+    ("class-weights", 8, q[k] * Sum(y[i], (i, 1, K)) - w[k] * y[k], "weights lost in the sum"),
+    ("label-smoothing", 8, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
+    ("log-sigmoid", 6, -log(1 + exp(-z[k])), "complement taken for the sigmoid itself"),
     ("sigmoid-bce", 5, -Sum(y[i] * KroneckerDelta(i, k) * (1 - sig[i]), (i, 1, K)), "a term lost"),
     ("batch-mean", 6, Q[m, k] - Y[m, k], "the 1/N of the mean lost"),
-    ("linear-layer", 8, (q[k] - y[k]) * x[k], "input index mixed up"),
+    ("linear-layer", 11, (q[k] - y[k]) * x[k], "input index mixed up"),
     ("logsumexp", 3, -Sum(y[i] * (z[i] + log(Sum(exp(z[j]), (j, 1, K)))), (i, 1, K)), "log of quotient"),
 ]
 
@@ -72,8 +72,8 @@ def test_wrong_step_is_rejected_by_name_number_and_rule(name, number, expr, what
 def test_probability_identity_without_the_fact_is_rejected():
     # Claim Σ_{i≠k} y_i = 1 - y_k without assuming Σ y = 1: false for arbitrary targets.
     d = build("chain")
-    bad = _tamper(d, 8, facts=frozenset())
-    with pytest.raises(CheckError, match="step 8"):
+    bad = _tamper(d, 9, facts=frozenset())
+    with pytest.raises(CheckError, match="step 9"):
         check.check(bad)
 
 
@@ -165,10 +165,10 @@ def test_simplify_is_bounded_in_time():
 
 WRONG_NUMERICALLY = [
     # name, step, change to the step's expression, why only some samples see it
-    ("chain", 9, lambda e: e * (1 + 1e-6), "wrong by 1e-6 relative"),
+    ("chain", 10, lambda e: e * (1 + 1e-6), "wrong by 1e-6 relative"),
     ("hessian", 5, lambda e: e + (1 - KroneckerDelta(k, l)) * q[k] * q[l], "only for k ≠ l"),
-    ("logsumexp", 13, lambda e: e + (K - 2) * (K - 3) * q[k], "only for K >= 4"),
-    ("chain", 9, lambda e: e + Sum(Max(0, z[i] - 3), (i, 1, K)), "only where some z_i > 3"),
+    ("logsumexp", 8, lambda e: e + (K - 2) * (K - 3) * q[k], "only for K >= 4"),
+    ("chain", 10, lambda e: e + Sum(Max(0, z[i] - 3), (i, 1, K)), "only where some z_i > 3"),
     ("softmax-jacobian", 7, lambda e: e + 1e-6 * KroneckerDelta(i, k) * q[i],
      "only on the diagonal, by 1e-6"),
 ]

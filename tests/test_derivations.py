@@ -10,9 +10,10 @@ from derive.model import E, PROBABILITY, K, i, k, q, y, z
 
 
 def test_names():
-    assert derive.names() == ["logsumexp", "chain", "softmax-jacobian", "shift-invariance",
-                              "hessian", "temperature", "class-weights", "label-smoothing",
-                              "log-sigmoid", "sigmoid-bce", "batch-mean", "linear-layer"]
+    assert derive.names() == ["logsumexp", "any-target", "chain", "softmax-jacobian",
+                              "shift-invariance", "hessian", "temperature", "class-weights",
+                              "label-smoothing", "log-sigmoid", "sigmoid-derivative",
+                              "sigmoid-bce", "batch-mean", "linear-layer"]
 
 
 def test_hessian(derivations):
@@ -47,22 +48,64 @@ def test_steps_are_for_symbolic_k_and_never_piecewise(derivations, name):
     for step in derivations[name].steps:
         assert not step.expr.has(Piecewise)
         assert step.rule and step.why and step.title
-    if name != "log-sigmoid":  # an identity of one entry; the others sum over K classes
+    if name not in ("log-sigmoid", "sigmoid-derivative"):  # identities of one entry
         assert any(s.expr.has(K) for s in derivations[name].steps)
 
 
-@pytest.mark.parametrize("name", ["logsumexp", "chain"])
-def test_probability_fact_enters_only_at_the_end(derivations, name):
-    steps = derivations[name].main_steps
+def test_logsumexp_reads_as_its_article(derivations):
+    """At most 8 lines for a probability target: Σ_i y_i = 1 is used as soon as the loss is
+    rewritten, and nothing carries (Σ_i y_i) after it."""
+    steps = derivations["logsumexp"].main_steps
+    assert len(steps) <= 8
     first = next(n for n, s in enumerate(steps) if PROBABILITY in s.facts)
-    assert first >= len(steps) - 2
-    assert all(PROBABILITY in s.facts for s in steps[first:])
-    assert derivations[name].facts == frozenset({PROBABILITY})
+    assert first <= 3 and all(PROBABILITY in s.facts for s in steps[first:])
+    assert not any(s.expr.has(Sum(y[i], (i, 1, K))) for s in steps[first:])
 
 
-def test_one_hot_case_is_shown_aside(derivations):
-    aside = [s for s in derivations["logsumexp"].steps if s.aside]
-    assert len(aside) == 1 and aside[0].rules == ("one-hot-select",)
+def test_any_target_keeps_the_general_gradient(derivations):
+    d = derivations["any-target"]
+    assert d.result == Sum(y[i], (i, 1, K)) * q[k] - y[k]
+    assert not any(PROBABILITY in s.facts for s in d.steps)
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "chain"])
+def test_both_routes_close_with_the_one_hot_form(derivations, name):
+    from derive.model import ONE_HOT, c
+    (aside,) = [s for s in derivations[name].steps if s.aside]
+    assert aside is derivations[name].steps[-1] and ONE_HOT in aside.facts
+    assert aside.expr == q[k] - KroneckerDelta(k, c)
+
+
+def test_class_weights_close_with_the_one_hot_form(derivations):
+    from derive.model import c, w
+    (aside,) = [s for s in derivations["class-weights"].steps if s.aside]
+    assert aside.expr == w[c] * q[k] - w[k] * KroneckerDelta(k, c)
+
+
+def test_the_sigmoid_derivative_is_derived(derivations):
+    from derive.model import sig
+    assert derivations["sigmoid-derivative"].result == sig[k] * (1 - sig[k])
+    assert "sigmoid-derivative" in derivations["sigmoid-bce"].lemmas
+
+
+@pytest.mark.parametrize("name", derive.names())
+def test_one_idea_a_line(derivations, name):
+    """A step cites at most two rules, unless they are all of one kind."""
+    from derive import rules
+    for step in derivations[name].steps:
+        kinds = {rules.get(r).kind for r in step.rules}
+        assert len(step.rules) <= 2 or len(kinds) == 1, (name, step.rules)
+
+
+@pytest.mark.parametrize("name, cancelled", [("chain", "q"), ("sigmoid-bce", "sigma")])
+def test_a_cancellation_is_a_step_of_its_own(derivations, name, cancelled):
+    from sympy import UnevaluatedExpr
+    steps = derivations[name].steps
+    n = next(n for n, s in enumerate(steps) if s.rules == ("cancel",))
+    before, after = steps[n - 1].expr, steps[n].expr
+    held = before.atoms(UnevaluatedExpr)
+    assert held and all(cancelled in str(u) for u in held)  # 1/q_i (or 1/σ_i) still there
+    assert not after.atoms(UnevaluatedExpr)
 
 
 def test_records_are_immutable(derivations):

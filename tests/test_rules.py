@@ -1,6 +1,6 @@
 """Stage 2: every rule on a small input, with the expected rewrite written out by hand."""
 import pytest
-from sympy import Derivative, KroneckerDelta, Sum, exp, log
+from sympy import Add, Derivative, KroneckerDelta, Sum, UnevaluatedExpr, exp, log
 
 from derive import rules
 from derive.errors import RuleDoesNotApplyError, UnknownRuleError
@@ -20,13 +20,22 @@ CASES = [
     ("definition-weighted-cross-entropy", E_w, -Sum(w[i] * y[i] * log(q[i]), (i, 1, K)), {}),
     ("definition-tempered-cross-entropy", E_T, -Sum(y[i] * log(p[i]), (i, 1, K)), {}),
     ("definition-tempered-softmax", p[k], exp(z[k] / T) / Sum(exp(z[j] / T), (j, 1, K)), {}),
-    ("definition-smoothed-target", y_ls[k], (1 - epsilon) * KroneckerDelta(k, c) + epsilon / K, {}),
+    ("definition-smoothed-target", y_ls[k],
+     Add((1 - epsilon) * KroneckerDelta(k, c), epsilon / K, evaluate=False), {}),
     ("definition-smoothed-cross-entropy", E_ls, -Sum(y_ls[i] * log(q[i]), (i, 1, K)), {}),
     ("definition-binary-cross-entropy", E_b,
-     -Sum(y[i] * log(sig[i]) + (1 - y[i]) * log(1 - sig[i]), (i, 1, K)), {}),
+     -Sum(Add(y[i] * log(sig[i]), (1 - y[i]) * log(1 - sig[i]), evaluate=False), (i, 1, K)), {}),
     ("definition-sigmoid", sig[k], 1 / (1 + exp(-z[k])), {}),
-    ("fold-softmax", y[k] * exp(z[k] / T) / Sum(exp(z[j] / T), (j, 1, K)), y[k] * p[k], {}),
-    ("common-denominator", log(1 - 1 / (1 + exp(-z[k]))), log(1 / (exp(z[k]) + 1)), {}),
+    ("fold-tempered-softmax", y[k] * exp(z[k] / T) / Sum(exp(z[j] / T), (j, 1, K)), y[k] * p[k], {}),
+    ("common-denominator", log(1 - 1 / (1 + exp(-z[k]))), log(exp(-z[k]) / (1 + exp(-z[k]))), {}),
+    ("multiply-through", log(exp(-z[k]) / (1 + exp(-z[k]))), log(1 / (exp(z[k]) + 1)), {}),
+    ("sigmoid-product", exp(-z[k]) / (1 + exp(-z[k])) ** 2, sig[k] * (1 - sig[k]), {}),
+    ("power-rule", D(1 / (1 + exp(-z[k]))), -D(1 + exp(-z[k])) / (1 + exp(-z[k])) ** 2, {}),
+    ("exp-sum-derivative", D(S), exp(z[k]), {}),
+    ("exp-sum-derivative", D(Sum(exp(z[j] / T), (j, 1, K))), exp(z[k] / T) / T, {}),
+    ("one-hot-entry", q[k] - y[k], q[k] - KroneckerDelta(k, c), {}),
+    ("cancel", y[i] * UnevaluatedExpr(1 / q[i]) * q[i], y[i], {}),
+    ("probability-rows", Sum(Y[m, i], (i, 1, K)) * Q[m, k], Q[m, k], {}),
     ("sigmoid-derivative", D(sig[i]), sig[i] * (1 - sig[i]) * KroneckerDelta(i, k), {}),
     ("log-quotient", log(1 / (1 + exp(-z[k]))), -log(1 + exp(-z[k])), {}),
     ("definition-batch-mean", L, Sum(ell[n], (n, 1, N)) / N, {}),
@@ -34,14 +43,15 @@ CASES = [
      KroneckerDelta(n, m) * Derivative(ell[n], Z[n, k]), {}),
     ("logit-derivative", Derivative(Z[n, i], Z[m, k]), KroneckerDelta(n, m) * KroneckerDelta(i, k), {}),
     ("gradient-lemma", Derivative(ell[m], Z[m, k]), Sum(Y[m, i], (i, 1, K)) * Q[m, k] - Y[m, k], {}),
-    ("probability-sum", Sum(Y[m, i], (i, 1, K)) * Q[m, k], Q[m, k], {}),
     ("chain-through-logits", Derivative(E_lin, W[k, d]),
-     Sum(Derivative(E, z[i]) * Derivative(Sum(W[i, g] * x[g], (g, 1, INPUTS)) + b[i], W[k, d]), (i, 1, K)),
+     Sum(Derivative(E, z[i]) * Derivative(
+         Add(Sum(W[i, g] * x[g], (g, 1, INPUTS)), b[i], evaluate=False), W[k, d]), (i, 1, K)), {}),
+    ("weight-derivative", Derivative(W[i, g], W[k, d]), KroneckerDelta(i, k) * KroneckerDelta(g, d),
      {}),
-    ("parameter-derivative", Derivative(W[i, g], W[k, d]), KroneckerDelta(i, k) * KroneckerDelta(g, d),
-     {}),
-    ("parameter-derivative", Derivative(b[i], W[k, d]), 0, {}),
-    ("sum-of-constant", Sum(a * y[k], (i, 1, K)), K * a * y[k], {}),
+    ("bias-derivative", Derivative(b[i], b[k]), KroneckerDelta(i, k), {}),
+    ("constant-derivative", Derivative(b[i], W[k, d]), 0, {}),
+    ("constant-derivative", Derivative(Sum(W[i, g] * x[g], (g, 1, INPUTS)), b[k]), 0, {}),
+    ("sum-of-constant", Sum(a * y[k], (i, 1, K)), UnevaluatedExpr(K) * a * y[k], {}),
     ("smoothed-sum", q[k] * Sum(y_ls[i], (i, 1, K)) - y_ls[k], q[k] - y_ls[k], {}),
     ("gradient-lemma", D(E_ls), Sum(y_ls[i], (i, 1, K)) * q[k] - y_ls[k], {}),
     ("definition-softmax", q[i], exp(z[i]) / S, {}),
@@ -55,6 +65,9 @@ CASES = [
     ("split-term", Sum(y[i] * z[i], (i, 1, K)), y[k] * z[k] + SumExcept(y[i] * z[i], (i, 1, K), k),
      {"at": k}),
     ("kronecker-collapse", Sum(y[i] * KroneckerDelta(i, k), (i, 1, K)), y[k], {}),
+    ("kronecker-collapse", Sum(q[i] * Sum(x[g] * KroneckerDelta(g, d) * KroneckerDelta(i, k),
+                                          (g, 1, INPUTS)), (i, 1, K)),
+     Sum(q[i] * x[d] * KroneckerDelta(i, k), (i, 1, K)), {"over": g}),
     ("kronecker-off-diagonal", SumExcept(y[i] * (KroneckerDelta(i, k) - q[k]), (i, 1, K), k),
      SumExcept(-y[i] * q[k], (i, 1, K), k), {}),
     ("differentiate", E, D(E), {"wrt": z[k]}),
@@ -66,7 +79,8 @@ CASES = [
     ("gradient-lemma", D(E), Sum(y[i], (i, 1, K)) * q[k] - y[k], {}),
     ("gradient-lemma", Derivative(E, z[i], z[k]), D(Sum(y[j], (j, 1, K)) * q[i] - y[i]), {}),
     ("chain-rule", D(log(q[i])), Derivative(log(q[i]), q[i]) * D(q[i]), {}),
-    ("log-derivative", Derivative(log(q[i]), q[i]), 1 / q[i], {}),
+    ("log-derivative", Derivative(log(q[i]), q[i]), UnevaluatedExpr(1 / q[i]), {}),
+    ("log-derivative", D(log(q[i])), UnevaluatedExpr(1 / q[i]) * D(q[i]), {}),
     ("log-derivative", D(log(S)), D(S) / S, {}),
     ("exp-derivative", D(exp(z[j])), exp(z[j]) * D(z[j]), {}),
     ("logit-derivative", D(z[j]), KroneckerDelta(j, k), {}),
@@ -88,7 +102,12 @@ def test_rule_rewrites(name, before, after, params):
 def test_every_rule_is_tested_and_justified():
     assert {c[0] for c in CASES} == set(rules.RULES)
     for rule in rules.RULES.values():
-        assert rule.title and rule.why and "\n" not in rule.why
+        assert rule.title and rule.why and "\n" not in rule.why and rule.kind in rules.KINDS
+
+
+def test_a_rule_without_a_known_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown kind"):
+        rules.rule("no-kind", "t", "why", kind="misc")
 
 
 def test_unknown_rule_is_a_named_error():

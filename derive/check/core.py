@@ -28,7 +28,7 @@ from itertools import permutations, product
 
 import numpy as np
 from sympy import (Derivative, Dummy, Expr, Ge, Indexed, KroneckerDelta, Le, Piecewise, Sum, Symbol,
-                   cancel, factor_terms, log, simplify, together, true)
+                   UnevaluatedExpr, cancel, factor_terms, log, simplify, together, true)
 
 from ..errors import CheckError
 from ..model import (EXTENT, INDICES, LINEAR, ONE_HOT, PROBABILITY, D, K, N, SumExcept, T, W, Y, Z, a, b, c,
@@ -205,7 +205,8 @@ def symbolically_equal(left: Expr, right: Expr, facts=frozenset(),
     ``q_n`` outside derivatives, which only uses their definitions.  Where the two sides hold
     different derivatives no such proof exists, and none is attempted.
     """
-    left, right = (expand_abbreviations(e, symbols_only=True) for e in (left, right))
+    left, right = (expand_abbreviations(e, symbols_only=True).replace(
+        lambda f: isinstance(f, UnevaluatedExpr), lambda f: f.args[0]) for e in (left, right))
     if left.atoms(Derivative) != right.atoms(Derivative):
         return False
     difference = left - right

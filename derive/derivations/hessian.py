@@ -1,6 +1,6 @@
 """The Hessian of the cross-entropy: differentiate the gradient once more.
 
-Starts from the gradient (Σ_i y_i) q_k - y_k of ``logsumexp`` and uses the softmax Jacobian;
+Starts from the gradient (Σ_i y_i) q_k - y_k of ``any-target`` and uses the softmax Jacobian;
 for a target that sums to 1 it is diag(q) - q qᵀ.
 """
 from sympy import Derivative, KroneckerDelta
@@ -14,7 +14,7 @@ def build() -> Derivation:
                "Differentiate the gradient of the cross-entropy once more, through the softmax "
                "Jacobian.",
                lhs=Derivative(E, z[k], z[l]), goal=q[k] * KroneckerDelta(k, l) - q[k] * q[l],
-               lemmas=("logsumexp", "softmax-jacobian"))
+               lemmas=("any-target", "softmax-jacobian"))
     s.step("gradient-lemma")
     s.step("sum-rule", "constant-factor", "constant-derivative")
     s.step("softmax-jacobian")

@@ -1,41 +1,54 @@
-"""The log-sum-exp route: rewrite E with log-sum-exp, then differentiate term by term.
+"""The log-sum-exp route: rewrite E with log-sum-exp, then differentiate it term by term.
 
-Follows the order of "Cross Entropy Loss Derivative" (R. Bahumi), for any target y; the
-probability fact Σ_i y_i = 1 enters only in the last step, and the one-hot case is shown aside.
+``logsumexp`` follows "Cross Entropy Loss Derivative" (R. Bahumi) for a probability target: the
+fact Σ_i y_i = 1 enters as soon as the loss is rewritten, and the one-hot case closes it.
+``any-target`` takes the same route without that fact, to the gradient (Σ_i y_i) q_k - y_k that
+holds for any target, which the other derivations cite as a lemma and the generated code uses.
 The two halves of the route are also used by ``temperature`` and ``class-weights``.
 """
-from sympy import Derivative
+from sympy import Derivative, Sum
 
-from ..model import E, k, q, y, z
+from ..model import E, K, i, k, q, y, z
 from ..records import Derivation, Script
 
 
-def rewrite_with_log_sum_exp(s: Script, *definitions: str) -> None:
-    """Unfold the loss and its softmax (``definitions``), then split log q_i with log-sum-exp."""
-    for definition in definitions:
-        s.step(definition)
-    s.step("log-quotient")
-    s.step("sum-linearity")
+def rewrite_with_log_sum_exp(s: Script, *definitions: str, together: bool = False) -> None:
+    """Unfold the loss and its softmax (``definitions``, in one step with ``together``), then
+    split log q_i with log-sum-exp."""
+    if together:
+        s.step(*definitions)
+    else:
+        for definition in definitions:
+            s.step(definition)
+    s.step("log-quotient", "sum-linearity")
 
 
-def differentiate_term_by_term(s: Script, loss, exponent_rules=("exp-derivative",
-                                                                  "logit-derivative")) -> None:
+def differentiate_term_by_term(s: Script, loss, fold: str = "fold-softmax") -> None:
     """Differentiate the rewritten ``loss`` by z_k, one term at a time, back to the softmax."""
     s.step("differentiate", wrt=z[k], lhs=Derivative(loss, z[k]))
     s.step("sum-rule", "constant-factor")
-    s.step("logit-derivative", "log-derivative")
-    s.step("kronecker-collapse", "sum-rule")
-    s.step(*exponent_rules)
-    s.step("kronecker-collapse")
-    s.step("fold-softmax")
+    s.step("log-derivative", "logit-derivative")
+    s.step("exp-sum-derivative", "kronecker-collapse")
+    s.step(fold)
 
 
 def build() -> Derivation:
     s = Script("logsumexp", "Gradient of the cross-entropy by log-sum-exp",
-               "Rewrite the cross-entropy with log-sum-exp, then differentiate it term by term.",
+               "Rewrite the cross-entropy with log-sum-exp, use that the target sums to 1, then "
+               "differentiate term by term.",
                lhs=E, goal=q[k] - y[k])
-    rewrite_with_log_sum_exp(s, "definition-cross-entropy", "definition-softmax")
-    s.aside("one-hot-select")
-    differentiate_term_by_term(s, E)
+    rewrite_with_log_sum_exp(s, "definition-cross-entropy", "definition-softmax", together=True)
     s.step("probability-sum")
+    differentiate_term_by_term(s, E)
+    s.aside("one-hot-entry")
+    return s.done()
+
+
+def build_any_target() -> Derivation:
+    s = Script("any-target", "Gradient of the cross-entropy for any target",
+               "The log-sum-exp route without assuming that the target sums to 1: the gradient "
+               "the generated code uses for probability targets.",
+               lhs=E, goal=Sum(y[i], (i, 1, K)) * q[k] - y[k])
+    rewrite_with_log_sum_exp(s, "definition-cross-entropy", "definition-softmax")
+    differentiate_term_by_term(s, E)
     return s.done()

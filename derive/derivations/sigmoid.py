@@ -18,6 +18,7 @@ def build_log_sigmoid() -> Derivation:
     s.step("log-quotient")
     s.step("definition-sigmoid", lhs=log(1 - sig[k]), start=True)
     s.step("common-denominator")
+    s.step("multiply-through")
     s.step("log-quotient")
     return s.done()
 
@@ -26,13 +27,28 @@ def build_sigmoid_bce() -> Derivation:
     s = Script("sigmoid-bce", "Gradient of the binary cross-entropy of independent sigmoids",
                "Give each class its own sigmoid and binary cross-entropy, as in multi-label "
                "classification; the gradient has the same form as for the softmax.",
-               lhs=Derivative(E_b, z[k]), goal=sig[k] - y[k])
+               lhs=Derivative(E_b, z[k]), goal=sig[k] - y[k], lemmas=("sigmoid-derivative",))
     s.step("definition-binary-cross-entropy")
     s.step("sum-rule", "constant-factor")
     s.step("log-derivative")
     s.step("sum-rule", "constant-derivative", "constant-factor")
     s.step("sigmoid-derivative")
+    s.step("cancel")
     s.step("factor")
     s.step("kronecker-collapse")
     s.step("expand")
+    return s.done()
+
+
+def build_sigmoid_derivative() -> Derivation:
+    s = Script("sigmoid-derivative", "Derivative of the sigmoid",
+               "Differentiate the sigmoid by the power rule; the result is written with the "
+               "sigmoid itself.",
+               lhs=Derivative(sig[k], z[k]), goal=sig[k] * (1 - sig[k]))
+    s.step("definition-sigmoid")
+    s.step("power-rule")
+    s.step("sum-rule", "constant-derivative")
+    s.step("exp-derivative")
+    s.step("constant-factor", "logit-derivative")
+    s.step("sigmoid-product")
     return s.done()

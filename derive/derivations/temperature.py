@@ -13,7 +13,7 @@ def build() -> Derivation:
                "usual one, divided by T.",
                lhs=E_T, goal=(p[k] - y[k]) / T)
     rewrite_with_log_sum_exp(s, "definition-tempered-cross-entropy", "definition-tempered-softmax")
-    differentiate_term_by_term(s, E_T, ("exp-derivative", "constant-factor", "logit-derivative"))
+    differentiate_term_by_term(s, E_T, fold="fold-tempered-softmax")
     s.step("probability-sum")
     s.step("factor")
     return s.done()

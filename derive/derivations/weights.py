@@ -16,4 +16,5 @@ def build() -> Derivation:
                lhs=E_w, goal=q[k] * Sum(w[i] * y[i], (i, 1, K)) - w[k] * y[k])
     rewrite_with_log_sum_exp(s, "definition-weighted-cross-entropy", "definition-softmax")
     differentiate_term_by_term(s, E_w)
+    s.aside("one-hot-select", "one-hot-entry")
     return s.done()

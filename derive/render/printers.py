@@ -7,14 +7,17 @@ and ``z_k`` for indexed symbols.
 from __future__ import annotations
 
 from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Sum, Symbol,
-                   exp, fraction, log)
+                   UnevaluatedExpr, exp, fraction, log)
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
-from ..model import SumExcept, q, y, z
+from ..model import SumExcept, c, d, k, l, m, q, w, x, y, z
 
-_BASE_ORDER = {y: 0, q: 1, z: 2}
+_BASE_ORDER = {w: 0, y: 1, q: 2, z: 3}
+#: the order of a Kronecker delta's indices: summed ones first, then free ones, the class c last
+#: (δ_ik, δ_gd, δ_kc), as a person writes them
+_INDEX_ORDER = {k: 1, l: 1, m: 1, d: 1, c: 2}
 
 
 def _factor_rank(factor) -> tuple[int, int]:
@@ -23,12 +26,16 @@ def _factor_rank(factor) -> tuple[int, int]:
         return (0, 0)
     if isinstance(factor, (Sum, SumExcept)):
         return (1, 0)
+    if isinstance(factor, Indexed) and factor.base == x:  # an input after what multiplies it
+        return (3, 6)
     if isinstance(factor, Indexed):
-        return (2, _BASE_ORDER.get(factor.base, 3))
+        return (2, _BASE_ORDER.get(factor.base, 4))
     if isinstance(factor, Symbol):
         return (2, 4)
-    if isinstance(factor, KroneckerDelta):
-        return (3, 0)
+    if isinstance(factor, UnevaluatedExpr):  # 1/u held apart: where the derivative of log put it
+        return (2, 1.5)
+    if isinstance(factor, KroneckerDelta):  # after what it multiplies: (1 - ε) δ_ic, σ_i (1 - σ_i) δ_ik
+        return (3, 5.5)
     if isinstance(factor, exp):
         return (4, 0)
     if isinstance(factor, log):
@@ -41,8 +48,31 @@ def _factor_rank(factor) -> tuple[int, int]:
 
 
 def ordered_terms(expr: Add) -> list:
-    """The terms of ``expr`` in SymPy's order, but positive terms before negative ones."""
-    return sorted(expr.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+    """The terms of ``expr``: as built, where a definition or a rule built the sum unevaluated
+    in the order a person writes it (y log σ + (1 - y) log(1 - σ)); otherwise positive before
+    negative, and a number first among the positive (1 + e^{z})."""
+    if expr.args != Add(*expr.args).args:
+        return list(expr.args)
+
+    def key(term):
+        negative = term.could_extract_minus_sign()
+        return (negative, not (term.is_number and not negative))
+    return sorted(expr.as_ordered_terms(), key=key)
+
+
+def delta_indices(delta: KroneckerDelta) -> tuple:
+    """The indices of a Kronecker delta in the order a person writes them."""
+    return tuple(sorted(delta.args, key=lambda index: (_INDEX_ORDER.get(index, 0), str(index))))
+
+
+def reciprocal_first(expr: Mul):
+    """``(numerator, denominator)`` when ``expr`` reads better as ``(1/denominator) numerator``:
+    a numerator that is one product holding a sum or a derivative, as in (1/N) Σ_n ℓ_n and
+    (1/u) ∂u/∂x; None otherwise."""
+    num, den = fraction(expr, exact=True)
+    if den == 1 or isinstance(num, Add) or not num.has(Sum, SumExcept, Derivative):
+        return None
+    return num, den
 
 
 def ordered_factors(expr: Mul) -> list:
@@ -74,10 +104,39 @@ class DeriveLatexPrinter(LatexPrinter):
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_negative:
             return "- " + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
-        factors = ordered_factors(expr)
+        split = reciprocal_first(expr)
+        if split is not None:
+            num, den = split
+            return r"\frac{1}{%s} %s" % (self._print(den), self._print_factors(num))
+        return self._print_factors(expr)
+
+    def _print_factors(self, expr):
+        factors = ordered_factors(expr) if isinstance(expr, Mul) else [expr]
         if len(factors) == 1:
             return self._print(factors[0])
         return super()._print_Mul(Mul(*factors, evaluate=False))
+
+    def _print_ExpBase(self, expr, exp=None):
+        # the exponent inline, e^{z_j/T}, as a person writes it
+        folded = self._settings["fold_short_frac"]
+        self._settings["fold_short_frac"] = True
+        try:
+            tex = r"e^{%s}" % self._print(expr.args[0])
+        finally:
+            self._settings["fold_short_frac"] = folded
+        return self._do_exponent(tex, exp)
+
+    def _print_KroneckerDelta(self, expr, exp=None):
+        first, second = (self._print(i) for i in delta_indices(expr))
+        tex = r"\delta_{%s%s}" % (first, second)
+        return r"\left(%s\right)^{%s}" % (tex, exp) if exp is not None else tex
+
+    def _print_Symbol(self, expr, style="plain"):
+        # a subscript of several letters is a word, set upright: E_{\mathrm{lin}}
+        base, _, sub = expr.name.partition("_")
+        if sub.isalpha() and len(sub) > 1 and sub.lower() not in _GREEK:
+            return r"%s_{\mathrm{%s}}" % (self._print(Symbol(base)), sub)
+        return super()._print_Symbol(expr, style)
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         if isinstance(expr, SumExcept) and not last:
@@ -111,6 +170,9 @@ class DeriveLatexPrinter(LatexPrinter):
         return tex + (r"\left(%s\right)" % body if isinstance(expr.function, Add) else body)
 
 
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "sigma", "tau", "lambda", "mu", "pi",
+          "theta", "eta", "kappa", "rho", "omega", "phi", "psi", "chi", "xi", "nu", "zeta"}
+
 _SUBSCRIPT = str.maketrans("0123456789aeijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 
 
@@ -135,6 +197,12 @@ class TextPrinter(StrPrinter):
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_negative:
             return "-" + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
+        split = reciprocal_first(expr)
+        if split is not None:
+            num, den = split
+            factors = ordered_factors(num) if isinstance(num, Mul) else [num]
+            return "(1/%s)·%s" % (self._factor(den, alone=True) if not _simple(den) else
+                                  self._print(den), "·".join(self._factor(f) for f in factors))
         num, den = fraction(expr, exact=True)
         factors = ordered_factors(num) if isinstance(num, Mul) else [num]
         text = "·".join(self._factor(f) for f in factors)
@@ -162,7 +230,10 @@ class TextPrinter(StrPrinter):
         return "e^%s" % (self._print(arg) if _simple(arg) else "(%s)" % self._print(arg))
 
     def _print_KroneckerDelta(self, expr):
-        return "δ_%s%s" % tuple(map(self._print, expr.args))
+        return "δ_%s%s" % tuple(map(self._print, delta_indices(expr)))
+
+    def _print_UnevaluatedExpr(self, expr):
+        return "(%s)" % self._print(expr.args[0])
 
     def _print_Sum(self, expr):
         (index, lo, hi), = expr.limits

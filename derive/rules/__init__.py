@@ -13,7 +13,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-from sympy import Derivative, Expr, Indexed, Mul, Sum, exp
+from sympy import Add, Derivative, Expr, Indexed, Mul, Sum, exp
 
 from ..errors import RuleDoesNotApplyError, UnknownRuleError
 from ..model import Fact, z
@@ -30,6 +30,7 @@ class Rule:
     fact: Fact | None = None
     whole: bool = False  # rewrites the whole expression once instead of matching nodes
     tex: str = ""        # the label as LaTeX text, where the title has mathematics in it
+    kind: str = ""       # what sort of idea it is: one of KINDS
 
     @property
     def latex_title(self) -> str:
@@ -38,12 +39,29 @@ class Rule:
 
 RULES: dict[str, Rule] = {}
 
+#: The kinds of idea a rule is.  A step cites at most two rules, unless all are of one kind
+#: (the sum rule with a constant factor, say).
+KINDS = {
+    "definition": "unfold or fold a definition of the model",
+    "differentiate": "apply a derivative to both sides",
+    "linearity": "the derivative of a sum or of a constant multiple, or of a constant",
+    "derivative": "the derivative of an elementary function, or the chain or quotient rule",
+    "variables": "the derivative of one independent variable by another",
+    "lemma": "a result proved by another derivation",
+    "sum": "sums: linearity, Kronecker deltas, splitting off a term",
+    "fact": "a fact about the target",
+    "algebra": "algebra: logarithms, multiplying out, factoring, cancelling",
+}
 
-def rule(name: str, title: str, why: str, *, fact: Fact | None = None, whole: bool = False,
-         tex: str = ""):
+
+def rule(name: str, title: str, why: str, *, kind: str, fact: Fact | None = None,
+         whole: bool = False, tex: str = ""):
     """Register the decorated rewrite under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"rule {name!r}: unknown kind {kind!r}")
+
     def register(fn: Rewrite) -> Rewrite:
-        RULES[name] = Rule(name, title, why, fn, fact, whole, tex)
+        RULES[name] = Rule(name, title, why, fn, fact, whole, tex, kind)
         return fn
     return register
 
@@ -110,7 +128,13 @@ def _rewrite_nodes(expr: Expr, rewrite: Rewrite, params: dict) -> Expr:
     if not expr.args or isinstance(expr, Indexed):
         return expr
     args = tuple(_rewrite_nodes(a, rewrite, params) for a in expr.args)
-    return expr if args == expr.args else expr.func(*args)
+    if args == expr.args:
+        return expr
+    new = expr.func(*args)
+    if isinstance(expr, Add) and expr.args != Add(*expr.args).args and \
+            isinstance(new, Add) and sorted(map(str, new.args)) == sorted(map(str, args)):
+        return Add(*args, evaluate=False)  # terms in the order they were written, kept
+    return new
 
 
 def _single_variable(d) -> Expr | None:

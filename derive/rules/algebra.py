@@ -1,27 +1,36 @@
 """Rules that use facts about the target, and plain algebra (expand, factor)."""
 from __future__ import annotations
 
-from sympy import Indexed, Mul, S, Sum, expand_mul, factor_terms
+from sympy import Indexed, KroneckerDelta, Mul, S, Sum, UnevaluatedExpr, expand_mul, factor_terms
 
 from ..model import ONE_HOT, PROBABILITY, SumExcept, Y, c, y, y_ls
 from . import rule
 
 # ---- facts about the target ------------------------------------------------------------------
 
-@rule("probability-sum", "Σ_i y_i = 1", PROBABILITY.text, fact=PROBABILITY,
+@rule("probability-sum", "Σ_i y_i = 1", PROBABILITY.text, kind="fact", fact=PROBABILITY,
       tex=r"$\textstyle\sum_i y_i = 1$")
 def _probability_sum(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
+    return S.One if expr.function == y[expr.limits[0][0]] else None
+
+
+@rule("probability-rows", "Σ_i Y_mi = 1",
+      "each example's target is a probability vector: every row of Y sums to 1", kind="fact",
+      fact=PROBABILITY, tex=r"$\textstyle\sum_i Y_{mi} = 1$")
+def _probability_rows(expr):
+    if not isinstance(expr, Sum) or len(expr.limits) != 1:
+        return None
     f, index = expr.function, expr.limits[0][0]
-    if f == y[index] or (isinstance(f, Indexed) and f.base == Y and f.indices[-1] == index):
-        return S.One  # the target, or each row of a batch's targets, sums to 1
+    if isinstance(f, Indexed) and f.base == Y and f.indices[-1] == index:
+        return S.One
     return None
 
 
 @rule("probability-complement", "Σ_{i≠k} y_i = 1 - y_k",
       "the entries of y other than y_k sum to 1 - y_k, since all of them sum to 1",
-      fact=PROBABILITY, tex=r"$\textstyle\sum_{i \neq k} y_i = 1 - y_k$")
+      kind="fact", fact=PROBABILITY, tex=r"$\textstyle\sum_{i \neq k} y_i = 1 - y_k$")
 def _probability_complement(expr):
     if isinstance(expr, SumExcept) and expr.function == y[expr.index]:
         return 1 - y[expr.skip]
@@ -29,7 +38,7 @@ def _probability_complement(expr):
 
 
 @rule("smoothed-sum", "Σ_i y'_i = 1",
-      "the smoothed target sums to 1, as the first part of label-smoothing shows",
+      "the smoothed target sums to 1, as the first part of label-smoothing shows", kind="fact",
       tex=r"$\textstyle\sum_i y'_i = 1$")
 def _smoothed_sum(expr):
     if isinstance(expr, Sum) and len(expr.limits) == 1 and expr.function == y_ls[expr.limits[0][0]]:
@@ -38,7 +47,7 @@ def _smoothed_sum(expr):
 
 
 @rule("one-hot-select", "one-hot target", "y_i = δ_ic, so Σ_i y_i f_i = f_c and Σ_i y_i = 1",
-      fact=ONE_HOT, tex="special case: $y$ one-hot at class $c$")
+      kind="fact", fact=ONE_HOT, tex="$y$ one-hot at class $c$")
 def _one_hot_select(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -52,11 +61,25 @@ def _one_hot_select(expr):
 
 # ---- algebra ---------------------------------------------------------------------------------
 
-@rule("expand", "algebra", "multiply out and collect like terms", whole=True)
+@rule("one-hot-entry", "one-hot target", "y_i = δ_ic: y is one-hot at class c", kind="fact",
+      fact=ONE_HOT, tex="$y$ one-hot at class $c$")
+def _one_hot_entry(expr):
+    if isinstance(expr, Indexed) and expr.base == y:
+        return KroneckerDelta(expr.indices[0], c)
+    return None
+
+
+@rule("cancel", "cancel", "u (1/u) = 1 for u ≠ 0: q_i, σ_i and 1 - σ_i are never 0",
+      kind="algebra", whole=True)
+def _cancel(expr):
+    return expr.replace(lambda e: isinstance(e, UnevaluatedExpr), lambda e: e.args[0])
+
+
+@rule("expand", "algebra", "multiply out and collect like terms", kind="algebra", whole=True)
 def _expand(expr):
     return expand_mul(expr)
 
 
-@rule("factor", "algebra", "take out the common factor", whole=True)
+@rule("factor", "algebra", "take out the common factor", kind="algebra", whole=True)
 def _factor(expr):
     return factor_terms(expr)

@@ -1,7 +1,8 @@
 """Rules of differentiation: sum, constant factor, chain, log, exp, quotient, and the lemmas."""
 from __future__ import annotations
 
-from sympy import Add, Derivative, Indexed, KroneckerDelta, Mul, S, Sum, exp, log
+from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Pow, S, Sum, UnevaluatedExpr,
+                   exp, log)
 
 from ..model import (LINEAR, TARGET_OF, E, E_lin, K, Q, W, Y, Z, b, depends_on_logits, ell, i,
                      is_abbreviation, is_logit, j, linear, q, sig, z)
@@ -10,32 +11,41 @@ from . import _single_variable, _split_constant, rule
 # ---- derivatives -----------------------------------------------------------------------------
 
 @rule("differentiate", "differentiate both sides", "apply ∂/∂x to both sides of the equation",
-      whole=True)
+      kind="differentiate", whole=True)
 def _differentiate(expr, wrt):
     return Derivative(expr, wrt)
 
 
 @rule("log-both-sides", "take logarithms", "both sides are positive, so their logarithms are equal",
-      whole=True)
+      kind="algebra", whole=True)
 def _log_both_sides(expr):
     return log(expr)
 
 
-@rule("sum-rule", "sum rule", "the derivative of a sum is the sum of the derivatives")
+@rule("sum-rule", "sum rule", "the derivative of a sum is the sum of the derivatives",
+      kind="linearity")
 def _sum_rule(expr):
     x = _single_variable(expr)
     if x is None:
         return None
     f = expr.expr
-    if isinstance(f, Add):
-        return Add(*(Derivative(t, x) for t in f.args))
-    if isinstance(f, Sum):
+    if isinstance(f, Add):  # in the order the sum was written
+        return Add(*(Derivative(t, x) for t in f.args), evaluate=f.args == Add(*f.args).args)
+    if isinstance(f, Sum) and _depends(f, x):  # a constant sum is left whole, its derivative 0
         return Sum(Derivative(f.function, x), *f.limits)
     return None
 
 
+def _depends(expr, x) -> bool:
+    """Whether ``expr`` varies with the variable ``x``: a layer's weights and biases are apart
+    from each other; anything else is a logit or depends on them."""
+    if isinstance(x, Indexed) and x.base in (W, b):
+        return expr.has(x.base) or expr.has(E_lin)
+    return depends_on_logits(expr)
+
+
 @rule("constant-factor", "constant factor",
-      "a factor that does not depend on the logits moves out of the derivative")
+      "a factor that does not depend on the logits moves out of the derivative", kind="linearity")
 def _constant_factor(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, Mul):
@@ -48,7 +58,7 @@ def _constant_factor(expr):
 
 @rule("chain-through-logits", "chain rule through the logits",
       "E depends on the weights and biases through z_i = Σ_g W_ig x_g + b_i: "
-      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", fact=LINEAR)
+      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", kind="derivative", fact=LINEAR)
 def _chain_through_logits(expr):
     v = _single_variable(expr)
     if v is None or getattr(expr, "expr", None) != E_lin or v.base not in (W, b):
@@ -67,20 +77,30 @@ def _entry_by_entry(expr, bases, wrt_bases):
     return f, x
 
 
-@rule("parameter-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
-      "the weights and biases are independent variables: each entry's derivative is 1 by itself "
-      "and 0 by any other", tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
-def _parameter_derivative(expr):
-    f, v = _entry_by_entry(expr, (W, b), (W, b))
+@rule("weight-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
+      "the weights are independent variables: each entry's derivative is 1 by itself and 0 by "
+      "any other", kind="variables",
+      tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
+def _weight_derivative(expr):
+    f, v = _entry_by_entry(expr, (W,), (W,))
     if f is None:
         return None
-    if f.base != v.base:
-        return S.Zero
     return Mul(*(KroneckerDelta(p_, q_) for p_, q_ in zip(f.indices, v.indices)))
 
 
+@rule("bias-derivative", "∂b_i/∂b_k = δ_ik",
+      "the biases are independent variables: each entry's derivative is 1 by itself and 0 by "
+      "any other", kind="variables", tex=r"$\partial b_i / \partial b_k = \delta_{ik}$")
+def _bias_derivative(expr):
+    f, v = _entry_by_entry(expr, (b,), (b,))
+    if f is None:
+        return None
+    return KroneckerDelta(f.indices[0], v.indices[0])
+
+
 @rule("independent-examples", "examples are independent",
-      "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}")
+      "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}",
+      kind="variables")
 def _independent_examples(expr):
     f, x = _entry_by_entry(expr, (ell,), (Z,))
     if f is None:
@@ -91,17 +111,18 @@ def _independent_examples(expr):
     return KroneckerDelta(row, other) * Derivative(f, Z[row, x.indices[1]])
 
 
-@rule("constant-derivative", "constant", "what does not depend on the logits has derivative 0")
+@rule("constant-derivative", "the derivative of a constant is 0",
+      "what does not depend on the variable has derivative 0", kind="linearity")
 def _constant_derivative(expr):
     x = _single_variable(expr)
-    if x is None or depends_on_logits(expr.expr):
+    if x is None or _depends(expr.expr, x):
         return None
     return S.Zero
 
 
 @rule("gradient-lemma", "gradient (lemma)",
-      "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation logsumexp",
-      tex="gradient (lemma)")
+      "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation any-target",
+      kind="lemma", tex="gradient (lemma)")
 def _gradient_lemma(expr):
     f, x = _entry_by_entry(expr, (ell,), (Z,))
     if f is not None and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
@@ -118,7 +139,7 @@ def _gradient_lemma(expr):
     return Derivative(gradient, *rest) if rest else gradient
 
 
-@rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x")
+@rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x", kind="derivative")
 def _chain_rule(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, (log, exp)):
@@ -129,16 +150,19 @@ def _chain_rule(expr):
     return Derivative(expr.expr, u) * Derivative(u, x)
 
 
-@rule("log-derivative", "derivative of log", "∂ log u/∂x = (1/u) ∂u/∂x")
+@rule("log-derivative", "derivative of log", "∂ log u/∂x = (1/u) ∂u/∂x", kind="derivative")
 def _log_derivative(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, log):
         return None
     u = expr.expr.args[0]
-    return 1 / u if u == x else Derivative(u, x) / u
+    # 1/u is held apart, so that it cancels against u only in a step of its own ("cancel");
+    # 1/Σ_j e^{z_j} never cancels and stays an ordinary factor
+    reciprocal = 1 / u if isinstance(u, Sum) else UnevaluatedExpr(1 / u)
+    return reciprocal if u == x else reciprocal * Derivative(u, x)
 
 
-@rule("exp-derivative", "derivative of exp", "∂e^u/∂x = e^u ∂u/∂x")
+@rule("exp-derivative", "derivative of exp", "∂e^u/∂x = e^u ∂u/∂x", kind="derivative")
 def _exp_derivative(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, exp):
@@ -147,7 +171,7 @@ def _exp_derivative(expr):
 
 
 @rule("logit-derivative", "∂z_i/∂z_k = δ_ik", "the logits are independent variables",
-      tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
+      kind="variables", tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
 def _logit_derivative(expr):
     x = _single_variable(expr)
     if x is None or not (is_logit(expr.expr) and is_logit(x)) or expr.expr.base != x.base:
@@ -155,7 +179,8 @@ def _logit_derivative(expr):
     return Mul(*(KroneckerDelta(a, b) for a, b in zip(expr.expr.indices, x.indices)))
 
 
-@rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²")
+@rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²",
+      kind="derivative")
 def _quotient_rule(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, Mul):
@@ -168,7 +193,8 @@ def _quotient_rule(expr):
 
 @rule("sigmoid-derivative", "derivative of the sigmoid",
       "∂σ_i/∂z_k = σ_i (1 - σ_i) δ_ik: σ_i depends on z_i only, and "
-      "∂σ/∂z = e^{-z} / (1 + e^{-z})² = σ (1 - σ)", tex=r"derivative of $\sigma$")
+      "∂σ/∂z = σ (1 - σ), proved by the derivation sigmoid-derivative", kind="lemma",
+      tex=r"derivative of $\sigma$ (lemma)")
 def _sigmoid_derivative(expr):
     f, x = _entry_by_entry(expr, (sig,), (z,))
     if f is None:
@@ -177,10 +203,40 @@ def _sigmoid_derivative(expr):
 
 
 @rule("softmax-jacobian", "softmax Jacobian (lemma)",
-      "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian")
+      "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian", kind="lemma")
 def _softmax_jacobian(expr):
     f, x = _entry_by_entry(expr, (q,), (z,))
     if f is None:
         return None
     row, col = f.indices[0], x.indices[0]
     return q[row] * (KroneckerDelta(row, col) - q[col])
+
+
+@rule("exp-sum-derivative", "only the term j = k depends on z_k",
+      "∂/∂z_k Σ_j e^{u(z_j)} = e^{u(z_k)} ∂u(z_k)/∂z_k: the logits are independent, so every "
+      "other term is constant", kind="derivative", tex=r"only the term $j = k$ depends on $z_k$")
+def _exp_sum_derivative(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not is_logit(x) or not isinstance(f, Sum) or len(f.limits) != 1 \
+            or not isinstance(f.function, exp):
+        return None
+    index = f.limits[0][0]
+    u = f.function.args[0]
+    logits = [e for e in u.atoms(Indexed) if is_logit(e)]
+    if logits != [z[index]]:
+        return None
+    rate = u.diff(z[index])  # u is a function of z_index alone: its own derivative
+    if rate.has(z):
+        return None
+    return rate * f.function.subs(index, x.indices[0])
+
+
+
+@rule("power-rule", "power rule", "∂u^n/∂x = n u^{n-1} ∂u/∂x for a constant n", kind="derivative")
+def _power_rule(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not isinstance(f, Pow) or depends_on_logits(f.exp) or f.base == x:
+        return None
+    return f.exp * f.base ** (f.exp - 1) * Derivative(f.base, x)

@@ -1,7 +1,7 @@
 """Rules that unfold or fold the model's abbreviations (E, q, p, σ, y', ...)."""
 from __future__ import annotations
 
-from sympy import Add, Indexed, Mul, Pow, Sum, cancel, exp
+from sympy import Add, Indexed, Mul, Pow, Sum, exp, expand_mul, fraction
 
 from ..model import ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, is_logit, p, q, sig, y_ls, z
 from . import _is_exp_sum, rule
@@ -14,7 +14,7 @@ def _definition(name: str, abbreviation, title: str, why: str, tex: str = "") ->
         if isinstance(expr, Indexed) and expr.base == abbreviation:
             return ABBREVIATIONS[abbreviation](*expr.indices)
         return ABBREVIATIONS[abbreviation]() if expr == abbreviation else None
-    rule(name, title, why, tex=tex)(unfold)
+    rule(name, title, why, kind="definition", tex=tex)(unfold)
 
 
 _definition("definition-cross-entropy", E, "definition of E",
@@ -43,9 +43,19 @@ _definition("definition-sigmoid", sig, "definition of σ", "σ_i = 1 / (1 + e^{-
             tex=r"definition of $\sigma$")
 
 
-@rule("fold-softmax", "definition of softmax",
-      "e^{z_i} / Σ_j e^{z_j} is q_i, and e^{z_i/T} / Σ_j e^{z_j/T} is p_i")
+@rule("fold-softmax", "definition of softmax", "e^{z_i} / Σ_j e^{z_j} is q_i", kind="definition")
 def _fold_q(expr):
+    return _fold(expr, q)
+
+
+@rule("fold-tempered-softmax", "definition of p", "e^{z_i/T} / Σ_j e^{z_j/T} is p_i",
+      kind="definition", tex="definition of $p$")
+def _fold_p(expr):
+    return _fold(expr, p)
+
+
+def _fold(expr, base_of_softmax):
+    """Each ``e^{u_i} / Σ_j e^{u_j}`` in the product ``expr`` folded into ``base_of_softmax``."""
     if not isinstance(expr, Mul):
         return None
     dens = [f for f in expr.args if isinstance(f, Pow) and isinstance(f.base, Sum)
@@ -59,8 +69,8 @@ def _fold_q(expr):
         if not isinstance(factor, exp) or len(logits) != 1 or len(folded) == -den.exp:
             continue
         index = logits[0].indices[0]
-        base = next((b for b in (q, p) if ABBREVIATIONS[b](index) == factor / den.base), None)
-        if base is not None:
+        base = base_of_softmax
+        if ABBREVIATIONS[base](index) == factor / den.base:
             folded.append(base[index])
             used.append(factor)
     if not folded:
@@ -71,7 +81,8 @@ def _fold_q(expr):
 
 @rule("shift-softmax", "shift invariance",
       "multiply above and below by e^{-a}: e^{-a} e^{z_i} = e^{z_i - a} and "
-      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", tex="multiply above and below by $e^{-a}$")
+      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", kind="algebra",
+      tex="multiply above and below by $e^{-a}$")
 def _shift_softmax(expr, by):
     if not isinstance(expr, Mul):
         return None
@@ -84,12 +95,44 @@ def _shift_softmax(expr, by):
 
 
 @rule("common-denominator", "common denominator",
-      "bring a sum of fractions over one denominator and cancel: 1 - 1/(1 + e^{-z}) = 1/(1 + e^z)")
+      "bring a sum of fractions over one denominator: 1 - 1/(1 + e^{-z}) = e^{-z}/(1 + e^{-z})",
+      kind="algebra")
 def _common_denominator(expr):
-    def over_a_sum(term):  # a term with a sum in its denominator: 1/(1 + e^{-z}), ...
-        return any(isinstance(f, Pow) and f.exp.is_negative and isinstance(f.base, Add)
-                   for f in Mul.make_args(term))
-    if not isinstance(expr, Add) or not any(map(over_a_sum, expr.args)):
+    if not isinstance(expr, Add):
         return None
-    new = cancel(expr)
-    return None if new == expr else new
+    dens = {f.base for term in expr.args for f in Mul.make_args(term)
+            if isinstance(f, Pow) and f.exp == -1 and isinstance(f.base, Add)}
+    if len(dens) != 1:
+        return None
+    (den,) = dens
+    return Mul(expand_mul(Add(*(term * den for term in expr.args))), Pow(den, -1))
+
+
+@rule("multiply-through", "multiply above and below by e^{u}",
+      "e^{-u}/(1 + e^{-u}) = 1/(e^{u} + 1): multiply the numerator and the denominator by e^{u}",
+      kind="algebra", tex="multiply above and below by $e^{u}$")
+def _multiply_through(expr):
+    if not isinstance(expr, Mul):
+        return None
+    num, den = fraction(expr, exact=True)  # exact: e^{-u} stays in the numerator
+    if not (isinstance(num, exp) and isinstance(den, Add) and num.args[0].could_extract_minus_sign()):
+        return None
+    by = exp(-num.args[0])
+    return Pow(expand_mul(den * by), -1) * expand_mul(num * by)
+
+
+@rule("sigmoid-product", "σ (1 - σ)",
+      "e^{-z}/(1 + e^{-z})² = σ (1 - σ): 1/(1 + e^{-z}) is σ, and e^{-z}/(1 + e^{-z}) = 1 - σ",
+      kind="definition", tex=r"$\sigma (1 - \sigma)$")
+def _sigmoid_product(expr):
+    if not isinstance(expr, Mul):
+        return None
+    for logit in (f.args[0] for f in expr.args if isinstance(f, exp)):
+        if not is_logit(-logit):
+            continue
+        index = (-logit).indices[0]
+        pattern = exp(logit) * (1 + exp(logit)) ** -2
+        rest = expr / pattern
+        if not rest.has(z[index]):
+            return rest * sig[index] * (1 - sig[index])
+    return None

@@ -2,14 +2,15 @@
 terms (which use that a free index lies in 1..K)."""
 from __future__ import annotations
 
-from sympy import Add, KroneckerDelta, Mul, Pow, S, Sum, expand_mul, log
+from sympy import Add, KroneckerDelta, Mul, Pow, S, Sum, UnevaluatedExpr, expand_mul, log
 
 from ..model import SumExcept
 from . import _split_constant, rule
 
 # ---- logarithms and sums ---------------------------------------------------------------------
 
-@rule("log-quotient", "log of a quotient", "log(u/v) = log u - log v, and log e^u = u for real u")
+@rule("log-quotient", "log of a quotient", "log(u/v) = log u - log v, and log e^u = u for real u",
+      kind="algebra")
 def _log_quotient(expr):
     if not isinstance(expr, log) or not isinstance(expr.args[0], (Mul, Pow)):
         return None
@@ -23,12 +24,12 @@ def _log_quotient(expr):
 
 def _linear_terms(function, index):
     """``function`` as a list of (constant factor, rest) with the constant free of ``index``."""
-    terms = Add.make_args(expand_mul(function))
+    terms = Add.make_args(function if isinstance(function, Add) else expand_mul(function))
     return [_split_constant(Mul.make_args(t), lambda f: f.has(index)) for t in terms]
 
 
 @rule("sum-linearity", "linearity of the sum",
-      "Σ_i (a_i + c b_i) = Σ_i a_i + c Σ_i b_i when c does not depend on i")
+      "Σ_i (a_i + c b_i) = Σ_i a_i + c Σ_i b_i when c does not depend on i", kind="sum")
 def _sum_linearity(expr):
     if isinstance(expr, Sum) and len(expr.limits) == 1:
         make = lambda f: Sum(f, expr.limits[0])  # noqa: E731
@@ -44,16 +45,18 @@ def _sum_linearity(expr):
     return Add(*(const * make(rest) for const, rest in terms))
 
 
-@rule("sum-of-constant", "sum of a constant", "Σ_{i=1}^{K} f = K f when f does not depend on i")
+@rule("sum-of-constant", "sum of a constant", "Σ_{i=1}^{K} f = K f when f does not depend on i",
+      kind="sum")
 def _sum_of_constant(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
     index, lo, hi = expr.limits[0]
-    return None if expr.function.has(index) else (hi - lo + 1) * expr.function
+    # the count is held apart, so that what it cancels against cancels in a step of its own
+    return None if expr.function.has(index) else UnevaluatedExpr(hi - lo + 1) * expr.function
 
 
 @rule("split-term", "split off the i = k term", "Σ_i f_i = f_k + Σ_{i≠k} f_i, because 1 <= k <= K",
-      tex="split off the $i = k$ term")
+      kind="sum", tex="split off the $i = k$ term")
 def _split_term(expr, at):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -71,11 +74,13 @@ def _delta_partner(delta, index):
 
 
 @rule("kronecker-collapse", "Kronecker delta collapses the sum",
-      "Σ_j g_j δ_jk = g_k, because 1 <= k <= K")
-def _kronecker_collapse(expr):
+      "Σ_j g_j δ_jk = g_k, because k is one of the values j runs over", kind="sum")
+def _kronecker_collapse(expr, over=None):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
     index = expr.limits[0][0]
+    if over is not None and index != over:  # only the sum over this index, one at a time
+        return None
     for factor in Mul.make_args(expr.function):
         other = _delta_partner(factor, index)
         if other is not None:
@@ -85,7 +90,7 @@ def _kronecker_collapse(expr):
 
 
 @rule("kronecker-off-diagonal", "δ_ik = 0 for i ≠ k", "in a sum that leaves out i = k, every δ_ik is 0",
-      tex=r"$\delta_{ik} = 0$ for $i \neq k$")
+      kind="sum", tex=r"$\delta_{ik} = 0$ for $i \neq k$")
 def _off_diagonal(expr):
     if not isinstance(expr, SumExcept):
         return None
