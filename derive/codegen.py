@@ -88,7 +88,7 @@ class Formulas:
 
     @cached_property
     def hessian(self) -> Expr:  # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
-        return _last(_derived("hessian"), Derivative(E, z[k], z[l]), without=PROBABILITY)
+        return _last(_derived("any-target"), Derivative(E, z[k], z[l]))
 
     @cached_property
     def hessian_labels(self) -> Expr:
@@ -96,12 +96,11 @@ class Formulas:
 
     @cached_property
     def tempered_loss(self) -> Expr:  # E_T = -Σ_i y_i log p_i
-        return _last(_derived("temperature"), E_T, first=True)
+        return _last(_derived("any-target"), E_T, first=True)
 
     @cached_property
     def tempered_grad(self) -> Expr:  # ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T
-        return _rule("factor", _last(_derived("temperature"), Derivative(E_T, z[k]),
-                                     without=PROBABILITY))
+        return _last(_derived("any-target"), Derivative(E_T, z[k]))
 
     @cached_property
     def tempered_loss_labels(self) -> Expr:
@@ -291,9 +290,6 @@ def _sources(f: Formulas, names: list[str]) -> list[tuple[str, str]]:
         return f"{d.name}, step {number}: {TextPrinter().doprint(d.steps[number - 1].lhs)} = " \
                f"{TextPrinter().doprint(expr)}"
 
-    def tempered(d: Derivation) -> Expr:
-        return _last(d, d.main_steps[-1].lhs, without=PROBABILITY)
-
     cited = f.used() | set(names)
     # (what, derivation, the expression cited, the formula or function that makes it cited)
     entries: list[tuple[str, str, Callable[[Derivation], Expr], str]] = [
@@ -302,9 +298,9 @@ def _sources(f: Formulas, names: list[str]) -> list[tuple[str, str]]:
         ("loss", "any-target", lambda d: f.loss, "loss"),
         ("grad", "any-target", lambda d: f.grad, "grad"),
         ("jacobian", "softmax-jacobian", lambda d: f.jacobian, "jacobian"),
-        ("hessian", "hessian", lambda d: f.hessian, "hessian"),
+        ("hessian", "any-target", lambda d: f.hessian, "hessian"),
         ('reduction="mean"', "batch-mean", lambda d: d.result, "cross_entropy_grad"),
-        ("tempered grad", "temperature", tempered, "tempered_grad"),
+        ("tempered grad", "any-target", lambda d: f.tempered_grad, "tempered_grad"),
         ("weighted grad", "class-weights", lambda d: f.weighted_grad, "weighted_grad"),
         ("smoothed grad", "label-smoothing", lambda d: f.smoothed_grad, "smoothed_grad"),
         ("log(1 - sigmoid)", "log-sigmoid", lambda d: d.result, "bce_loss"),

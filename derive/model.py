@@ -149,8 +149,13 @@ def batch_mean() -> Expr:
     return Sum(ell[n], (n, 1, N)) / N
 
 
+#: The Hessian's two matrices, entry by entry: [diag(q)]_kl = q_k δ_kl and [q qᵀ]_kl = q_k q_l.
+diag_q = IndexedBase("diag_q", real=True)
+outer_q = IndexedBase("outer_q", positive=True)
+
 #: The shapes of the abbreviations that are arrays.
-SHAPES.update({q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K), ell: (N,)})
+SHAPES.update({q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K), ell: (N,), diag_q: (K, K),
+               outer_q: (K, K)})
 
 #: Every abbreviation and the definition it stands for.
 ABBREVIATIONS = {
@@ -158,6 +163,8 @@ ABBREVIATIONS = {
     E_ls: lambda: cross_entropy(y_ls, q), E_b: binary_cross_entropy,
     q: softmax, p: tempered_softmax, sig: sigmoid, y_ls: smoothed_target,
     L: batch_mean, ell: example_loss, Q: batch_softmax, E_lin: linear_cross_entropy,
+    diag_q: lambda row, col: q[row] * KroneckerDelta(row, col),
+    outer_q: lambda row, col: q[row] * q[col],
 }
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = {E: y, E_ls: y_ls}

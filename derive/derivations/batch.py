@@ -18,6 +18,5 @@ def build() -> Derivation:
     s.step("sum-rule", "constant-factor")
     s.step("independent-examples")
     s.step("kronecker-collapse")
-    s.step("gradient-lemma")
-    s.step("probability-rows")
+    s.step("gradient-lemma", "probability-rows")
     return s.done()

@@ -12,12 +12,12 @@ from ..records import Derivation, Script
 def build() -> Derivation:
     s = Script("hessian", "Hessian of the cross-entropy",
                "Differentiate the gradient of the cross-entropy once more, through the softmax "
-               "Jacobian.",
+               "Jacobian; for a target that sums to 1 it is diag(q) - q q^T.",
                lhs=Derivative(E, z[k], z[l]), goal=q[k] * KroneckerDelta(k, l) - q[k] * q[l],
                lemmas=("any-target", "softmax-jacobian"))
-    s.step("gradient-lemma")
-    s.step("sum-rule", "constant-factor", "constant-derivative")
+    s.step("gradient-lemma", "probability-sum")
+    s.step("sum-rule", "constant-derivative")
     s.step("softmax-jacobian")
-    s.step("probability-sum")
     s.step("expand")
+    s.step("matrix-form")
     return s.done()

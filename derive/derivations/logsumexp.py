@@ -6,9 +6,9 @@ fact Σ_i y_i = 1 enters as soon as the loss is rewritten, and the one-hot case 
 holds for any target, which the other derivations cite as a lemma and the generated code uses.
 The two halves of the route are also used by ``temperature`` and ``class-weights``.
 """
-from sympy import Derivative, Sum
+from sympy import Derivative, KroneckerDelta, Sum
 
-from ..model import E, K, i, k, q, y, z
+from ..model import E, E_T, K, i, k, l, q, y, z
 from ..records import Derivation, Script
 
 
@@ -45,10 +45,20 @@ def build() -> Derivation:
 
 
 def build_any_target() -> Derivation:
-    s = Script("any-target", "Gradient of the cross-entropy for any target",
-               "The log-sum-exp route without assuming that the target sums to 1: the gradient "
-               "the generated code uses for probability targets.",
-               lhs=E, goal=Sum(y[i], (i, 1, K)) * q[k] - y[k])
+    s = Script("any-target", "Gradients of the cross-entropy for any target",
+               "The gradient, the gradient at temperature T and the Hessian without assuming "
+               "that the target sums to 1: the forms the generated code uses for probability "
+               "targets.",
+               lhs=E, goal=Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) - q[l]),
+               lemmas=("softmax-jacobian",))
     rewrite_with_log_sum_exp(s, "definition-cross-entropy", "definition-softmax")
     differentiate_term_by_term(s, E)
+    s.step("definition-tempered-cross-entropy", lhs=E_T, start=True)
+    s.step("definition-tempered-softmax")
+    s.step("log-quotient", "sum-linearity")
+    differentiate_term_by_term(s, E_T, fold="fold-tempered-softmax")
+    s.step("factor")
+    s.step("gradient-lemma", lhs=Derivative(E, z[k], z[l]), start=True)
+    s.step("sum-rule", "constant-factor", "constant-derivative")
+    s.step("softmax-jacobian")
     return s.done()

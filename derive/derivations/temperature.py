@@ -12,8 +12,9 @@ def build() -> Derivation:
                "Divide the logits by a temperature T before the softmax; the gradient is the "
                "usual one, divided by T.",
                lhs=E_T, goal=(p[k] - y[k]) / T)
-    rewrite_with_log_sum_exp(s, "definition-tempered-cross-entropy", "definition-tempered-softmax")
-    differentiate_term_by_term(s, E_T, fold="fold-tempered-softmax")
+    rewrite_with_log_sum_exp(s, "definition-tempered-cross-entropy", "definition-tempered-softmax",
+                             together=True)
     s.step("probability-sum")
+    differentiate_term_by_term(s, E_T, fold="fold-tempered-softmax")
     s.step("factor")
     return s.done()

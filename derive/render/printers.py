@@ -12,9 +12,11 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
-from ..model import SumExcept, c, d, k, l, m, q, w, x, y, z
+from ..model import SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
 
 _BASE_ORDER = {w: 0, y: 1, q: 2, z: 3}
+#: named matrices, as LaTeX and as text
+_MATRICES = {diag_q: (r"\operatorname{diag}(q)", "diag(q)"), outer_q: (r"q q^{\top}", "q qᵀ")}
 #: the order of a Kronecker delta's indices: summed ones first, then free ones, the class c last
 #: (δ_ik, δ_gd, δ_kc), as a person writes them
 _INDEX_ORDER = {k: 1, l: 1, m: 1, d: 1, c: 2}
@@ -144,6 +146,9 @@ class DeriveLatexPrinter(LatexPrinter):
         return super()._needs_mul_brackets(expr, first=first, last=last)
 
     def _print_Indexed(self, expr):
+        if expr.base in _MATRICES:  # an entry of a named matrix: [diag(q)]_{kl}
+            return r"\left[%s\right]_{%s}" % (_MATRICES[expr.base][0],
+                                              "".join(map(self._print, expr.indices)))
         return "%s_{%s}" % (self._print(expr.base), ",".join(map(self._print, expr.indices)))
 
     def _print_log(self, expr, exp=None):
@@ -191,6 +196,8 @@ class TextPrinter(StrPrinter):
         return ordered_terms(expr)
 
     def _print_Indexed(self, expr):
+        if expr.base in _MATRICES:
+            return "[%s]_%s" % (_MATRICES[expr.base][1], "".join(map(self._print, expr.indices)))
         return "%s_%s" % (self._print(expr.base), "".join(map(self._print, expr.indices)))
 
     def _print_Mul(self, expr):

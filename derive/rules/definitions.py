@@ -1,9 +1,10 @@
 """Rules that unfold or fold the model's abbreviations (E, q, p, σ, y', ...)."""
 from __future__ import annotations
 
-from sympy import Add, Indexed, Mul, Pow, Sum, exp, expand_mul, fraction
+from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, exp, expand_mul, fraction
 
-from ..model import ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, is_logit, p, q, sig, y_ls, z
+from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
+                     y_ls, z)
 from . import _is_exp_sum, rule
 
 # ---- definitions -----------------------------------------------------------------------------
@@ -135,4 +136,25 @@ def _sigmoid_product(expr):
         rest = expr / pattern
         if not rest.has(z[index]):
             return rest * sig[index] * (1 - sig[index])
+    return None
+
+
+@rule("matrix-form", "in matrix form", "q_k δ_kl is entry (k, l) of diag(q), and q_k q_l of q qᵀ",
+      kind="definition")
+def _matrix_form(expr):
+    if not isinstance(expr, Mul):
+        return None
+    coeff, rest = expr.as_coeff_Mul()
+    if not isinstance(rest, Mul) or len(rest.args) != 2:
+        return None
+    first, second = rest.args
+    for entry, other in ((first, second), (second, first)):
+        if isinstance(entry, Indexed) and entry.base == q:
+            row = entry.indices[0]
+            if isinstance(other, KroneckerDelta) and row in other.args:
+                col = other.args[1] if other.args[0] == row else other.args[0]
+                return coeff * diag_q[row, col]
+            if isinstance(other, Indexed) and other.base == q:
+                row, col = sorted((row, other.indices[0]), key=str)
+                return coeff * outer_q[row, col]
     return None
