@@ -32,7 +32,8 @@ def __getattr__(name: str):
         return getattr(records, name)
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
-__all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "numpy_module",
+__all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", "parse",
+           "numpy_module",
            "DeriveError", "CheckError", "InputError", "OutputError", "RuleDoesNotApplyError",
            "UnknownDerivationError", "UnknownRuleError", "__version__"]
 
@@ -41,6 +42,29 @@ def derivation(name: str) -> Derivation:
     """The derivation ``name`` (see :func:`names`), with every step checked."""
     from .check import checked
     return checked(name)
+
+
+def gradient(loss, *, assume: str = "probability", name: str | None = None,
+             timeout: float = 60.0) -> Derivation:
+    """The derivation of ∂ℒ/∂z_k for a loss of your own, built automatically and checked.
+
+    ``loss`` is text (``-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)``, or the LaTeX that derive
+    prints) or a SymPy expression over the model's symbols.  ``assume`` is the fact about the
+    target: ``"any"``, ``"probability"`` (Σ_i y_i = 1) or ``"one-hot"`` (at class c).
+    """
+    from .auto import gradient as build
+    from .check import check
+    expr = parse(loss) if isinstance(loss, str) else loss
+    d = build(expr, assume=assume, name=name, timeout=timeout)
+    check(d)
+    return d
+
+
+def parse(text: str):
+    """A loss as text (or as the LaTeX derive prints) made into a SymPy expression of the
+    model, without evaluating anything of the text."""
+    from .parse import parse as parse_text
+    return parse_text(text)
 
 
 def evaluate(expr, z=None, y=None, k=None, **values) -> float:
@@ -58,12 +82,13 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
     from .check import Point
     from .check import evaluate as evaluate_at
 
-    bases = {base.name: base for base in model.ARRAYS}
+    own = model.own_symbols(expr)
+    bases = {base.name: base for base in (*model.ARRAYS, *own[1])}
     given = {"z": z, "y": y, **{name: values.pop(name) for name in list(values) if name in bases}}
     arrays = {bases[name]: np.asarray(v, dtype=float) for name, v in given.items() if v is not None}
     sizes = {}  # K, N and D, read off the arrays' shapes
     for base, array in arrays.items():
-        shape = model.SHAPES[base]
+        shape = model.SHAPES.get(base, (model.K,))
         if array.ndim != len(shape) or 0 in array.shape:
             raise InputError(f"{base} must be a non-empty array of {len(shape)} dimension(s), "
                              f"not of shape {array.shape}")
@@ -82,7 +107,7 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
     indices, parameters = {}, {}
     for name, value in values.items():
         index = next((s for s in model.INDICES if s.name == name), None)
-        parameter = next((s for s in model.PARAMETERS if s.name == name), None)
+        parameter = next((s for s in (*model.PARAMETERS, *own[0]) if s.name == name), None)
         if index is not None:
             top = {model.N: batch, model.D: features}.get(model.EXTENT.get(index), size)
             if not 0 <= int(value) < top:
@@ -95,9 +120,14 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
     missing = model.free_indices(expr) - set(indices)
     if missing:
         raise InputError(f"the expression needs a value for index {', '.join(sorted(map(str, missing)))}")
+    absent = [s.name for s in own[0] if s not in parameters] + \
+        [b.name for b in own[1] if b not in arrays]
+    if absent:
+        raise InputError(f"the expression needs a value for {', '.join(absent)}")
     point = Point(size, 1, {base: array[None] for base, array in arrays.items()}, parameters,
                   indices, batch, features)
     return float(evaluate_at(expr, point)[0])
+
 
 
 def numpy_module():

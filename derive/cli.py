@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         if fmt == "latex":
             s.add_argument("--document", action="store_true",
                            help="a standalone document that compiles with pdflatex")
+        _loss_options(s)
         s.add_argument("--output", type=Path, metavar="FILE",
                        help="write to FILE (through a temporary file) instead of stdout")
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Check every step numerically for K = 2..8 at many random "
                        "samples, and symbolically where SymPy can; exit 1 if any step fails.")
     s.add_argument("--route", **routes, help="only these derivations, in this order")
+    _loss_options(s)
 
     sub.add_parser("list", parents=[common], help="list the derivations",
                    description="List the derivations.")
@@ -119,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="target probabilities y_1..y_K")
     s.add_argument("--digits", type=_digits, default=4,
                    help="decimals to print, 0..17 (default 4)")
+    s.add_argument("--loss", metavar="TEXT",
+                   help="your own loss instead of the cross-entropy (see `derive text --help`)")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a scalar parameter of --loss, such as gamma=2")
+    s.add_argument("--array", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="a per-class array of --loss, one value a class")
+    s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="time limit of the derivation of --loss (default 60)")
 
     s = sub.add_parser("code", parents=[common], help="print the generated NumPy module",
                        description="Print the NumPy module generated from the derived results.")
@@ -131,6 +141,41 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 listing the files that are missing or stale")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of range (0, 3600]")
+    return value
+
+
+def _loss_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--loss", metavar="TEXT",
+                   help="derive the gradient of your own loss, e.g. "
+                   "'-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)' or the LaTeX derive prints")
+    s.add_argument("--assume", choices=("any", "probability", "one-hot"), default=None,
+                   help="what the target is, for --loss (default: probability, or one-hot when "
+                   "the loss uses the class c)")
+    s.add_argument("--name", metavar="NAME", help="a title for --loss")
+    s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="time limit of the derivation of --loss (default 60)")
+
+
+def _own_derivation(args, assume: str | None = None):
+    """The checked derivation of the loss given with --loss."""
+    if getattr(args, "route", None):
+        raise _UsageError("give either --route or --loss, not both")
+    import derive
+    loss = derive.parse(args.loss)
+    from .model import c
+    assume = assume or args.assume or ("one-hot" if loss.has(c) else "probability")
+    _status.show("your loss", 1, 1)
+    return derive.gradient(loss, assume=assume, name=getattr(args, "name", None),
+                           timeout=args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,17 +246,29 @@ def _selected(args) -> list[str]:
 
 
 def _render(args) -> int:
-    routes = _selected(args)
+    settings = {"document": True} if getattr(args, "document", False) else {}
     _writable(args.output)
+    from .render import render
+    if args.loss is not None:
+        _deliver(render(args.command, [_own_derivation(args)], **settings), args.output)
+        return 0
+    routes = _selected(args)
     _watch(routes)
     from . import derivation
-    from .render import render
-    settings = {"document": True} if getattr(args, "document", False) else {}
     _deliver(render(args.command, [derivation(n) for n in routes], **settings), args.output)
     return 0
 
 
 def _check(args) -> int:
+    if args.loss is not None:  # derive.gradient checks it
+        d = _own_derivation(args)
+        from .check import check
+        from .check.core import SIZES
+        report = check(d)
+        proved = ", ".join(map(str, report.proved)) or "none"
+        _print(f"{d.name}: {len(report.steps)} steps, {report.samples:,} samples at "
+               f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}\n")
+        return 0
     routes = _selected(args)
     _watch(routes)
     from .check import check
@@ -280,6 +337,8 @@ def _eval(args) -> int:
             raise InputError(f"--target has {target.size} values but there are {size} classes")
         if target.min() < 0:
             raise InputError("--target: probabilities must not be negative")
+    if args.loss is not None:
+        return _eval_own(args, logits, target)
     _watch(EVAL_DERIVATIONS)
     m = load_module(functions=EVAL_FUNCTIONS)  # checks only what these functions need
     loss, grad = m.cross_entropy_with_grad(logits, target)
@@ -287,6 +346,44 @@ def _eval(args) -> int:
     _print(f"softmax   {' '.join(map(fmt, m.softmax(logits)))}\n"
            f"loss      {fmt(float(loss))}\n"
            f"gradient  {' '.join(map(fmt, grad))}\n")
+    return 0
+
+
+def _eval_own(args, logits, target) -> int:
+    """Loss and gradient of --loss at the numbers given, from its checked derivation."""
+    import numpy as np
+
+    import derive
+    from .model import c
+    values = {}
+    for item in args.param:
+        name, _, number = item.partition("=")
+        try:
+            values[name.strip()] = float(number)
+        except ValueError:
+            raise InputError(f"--param {item!r}: give NAME=NUMBER") from None
+    for item in args.array:
+        name, _, numbers = item.partition("=")
+        try:
+            values[name.strip()] = [float(v) for v in numbers.split(",")]
+        except ValueError:
+            raise InputError(f"--array {item!r}: give NAME=V1,V2,... with numbers") from None
+    if not np.all(np.isfinite(logits)):
+        raise InputError("--loss: give finite logits")
+    loss = derive.parse(args.loss)
+    one_hot = loss.has(c)
+    if one_hot and target.ndim != 0:
+        raise InputError("the loss uses the class c: give --label")
+    d = _own_derivation(args, assume="one-hot" if one_hot else "any")
+    if target.ndim == 0:
+        values["c"] = int(target)
+        target = np.eye(logits.size)[int(target)]
+    fmt = lambda v: f"{v:.{args.digits}f}"  # noqa: E731
+    symbol = d.steps[0].lhs
+    value = derive.evaluate(symbol, list(logits), list(target), **values)
+    grad = [derive.evaluate(d.result, list(logits), list(target), k=n, **values)
+            for n in range(logits.size)]
+    _print(f"loss      {fmt(value)}\ngradient  {' '.join(map(fmt, grad))}\n")
     return 0
 
 

@@ -30,7 +30,7 @@ from sympy import Derivative, Expr, Symbol, log
 
 from . import __version__, scaffold
 from .arraycode import LOGQ, Q, SIG, Y_LS, layer_lines, lines
-from .model import (LINEAR, PROBABILITY, E, E_b, E_lin, E_ls, E_T, E_w, b, c, i, k, l, p, q, sig,
+from .model import (LINEAR, E, E_b, E_lin, E_ls, E_T, E_w, b, c, i, k, l, p, q, sig,
                     y_ls, z)
 from .records import Derivation
 from .render.printers import TextPrinter

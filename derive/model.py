@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sympy import (Add, Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
+from sympy import (Add, Dummy, Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
                    Tuple, exp, log, sympify)
 
 #: Number of classes: a positive integer, never a number.
@@ -169,6 +169,17 @@ ABBREVIATIONS = {
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = {E: y, E_ls: y_ls}
 
+#: Users' own losses, each an abbreviation of its own (a Dummy named ℒ) for its formula.
+LOSSES: dict = {}
+
+
+def define_loss(formula: Expr) -> Symbol:
+    """A new abbreviation ℒ that stands for ``formula``, a loss a user wrote."""
+    symbol = Dummy("Lcal")
+    LOSSES[symbol] = formula
+    ABBREVIATIONS[symbol] = lambda: formula
+    return symbol
+
 
 class SumExcept(Expr):
     """``Σ_{index≠skip, 1<=index<=K} function``: a sum with one term taken out.
@@ -247,6 +258,21 @@ def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
         if not any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS):
             return expr
     return expr
+
+
+def own_symbols(*exprs: Expr) -> tuple[list, list]:
+    """The scalar parameters (γ, α, ...) and per-class arrays (π, ...) that a user's loss brings
+    into ``exprs``: the symbols and arrays that are not the model's."""
+    known = {*PARAMETERS, *INDICES, K, N, D}
+    parameters, arrays = set(), set()
+    for expr in exprs:  # a user's loss is a symbol; the model's other abbreviations bring none
+        full = expand_abbreviations(expr, symbols_only=True)
+        labels = {base.label for base in full.atoms(IndexedBase)}
+        parameters |= {s for s in full.free_symbols if isinstance(s, Symbol)
+                       and not isinstance(s, Dummy) and s not in known and s not in labels}
+        arrays |= {e.base for e in full.atoms(Indexed) if e.base not in ARRAYS
+                   and e.base not in ABBREVIATIONS}
+    return sorted(parameters, key=str), sorted(arrays, key=str)
 
 
 def depends_on_logits(expr: Expr) -> bool:

@@ -7,9 +7,10 @@ from derive.errors import RuleDoesNotApplyError, UnknownRuleError
 from derive.model import (E, E_b, E_ls, E_T, E_w, K, SumExcept, T, a, c, epsilon, i, j, k, p,
                           q, sig, w, y, y_ls, z, L, N, Q, Y, Z, ell, m, n, E_lin, W, b, d, g, x)
 from derive.model import D as INPUTS
-from derive.model import diag_q, l, outer_q
+from derive.model import define_loss, diag_q, l, outer_q
 
 S = Sum(exp(z[j]), (j, 1, K))
+derive_loss = define_loss(-log(q[c]))
 
 
 def D(f, x=z[k]):
@@ -91,6 +92,9 @@ CASES = [
     ("probability-complement", SumExcept(y[i], (i, 1, K), k), 1 - y[k], {}),
     ("one-hot-select", Sum(y[i] * z[i], (i, 1, K)), z[c], {}),
     ("expand", -y[k] * (1 - q[k]) + q[k] * (1 - y[k]), q[k] - y[k], {}),
+    ("softmax-sum", q[k] * Sum(q[i], (i, 1, K)) - q[k], 0, {}),
+    ("product-rule", D(q[i] * log(q[i])), log(q[i]) * D(q[i]) + q[i] * D(log(q[i])), {}),
+    ("definition-loss", derive_loss, -log(q[c]), {}),
     ("matrix-form", q[k] * KroneckerDelta(k, l) - q[k] * q[l], diag_q[k, l] - outer_q[k, l], {}),
     ("factor", q[i] * KroneckerDelta(i, k) - q[i] * q[k], q[i] * (KroneckerDelta(i, k) - q[k]), {}),
 ]

@@ -11,8 +11,8 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("batch-mean", "Gradient of the mean loss of a batch",
-               "Average the cross-entropy over N examples; each example's logits get that "
-               "example's gradient, divided by N.",
+               "Average the cross-entropy over $N$ examples; each example's logits get that "
+               "example's gradient, divided by $N$.",
                lhs=Derivative(L, Z[m, k]), goal=(Q[m, k] - Y[m, k]) / N, lemmas=("any-target",))
     s.step("definition-batch-mean")
     s.step("sum-rule", "constant-factor")

@@ -12,7 +12,7 @@ from ..records import Derivation, Script
 def build() -> Derivation:
     s = Script("hessian", "Hessian of the cross-entropy",
                "Differentiate the gradient of the cross-entropy once more, through the softmax "
-               "Jacobian; for a target that sums to 1 it is diag(q) - q q^T.",
+               "Jacobian; for a target that sums to 1 it is $\\operatorname{diag}(q) - q q^{\\top}$.",
                lhs=Derivative(E, z[k], z[l]), goal=q[k] * KroneckerDelta(k, l) - q[k] * q[l],
                lemmas=("any-target", "softmax-jacobian"))
     s.step("gradient-lemma", "probability-sum")

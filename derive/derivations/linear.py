@@ -11,7 +11,7 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("linear-layer", "Gradient with respect to a linear layer's weights and biases",
-               "Let the logits come from a linear layer z = W x + b; the chain rule through the "
+               "Let the logits come from a linear layer $z = W x + b$; the chain rule through the "
                "logits gives each bias the logit's gradient and each weight that times its input.",
                lhs=Derivative(E_lin, b[k]), goal=(q[k] - y[k]) * x[d], lemmas=("any-target",))
     s.step("chain-through-logits")

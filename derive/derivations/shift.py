@@ -12,8 +12,8 @@ from ..records import Derivation, Script
 def build() -> Derivation:
     shifted_sum = Sum(exp(z[j] - a), (j, 1, K))
     s = Script("shift-invariance", "Shift invariance of the softmax",
-               "Shift every logit by the same real a: the softmax does not change, and its "
-               "logarithm is written with exponentials that cannot overflow when a is the "
+               "Shift every logit by the same real $a$: the softmax does not change, and its "
+               "logarithm is written with exponentials that cannot overflow when $a$ is the "
                "largest logit.",
                lhs=q[k], goal=z[k] - a - log(shifted_sum))
     s.step("definition-softmax")

@@ -11,7 +11,7 @@ from ..records import Derivation, Script
 
 def build_log_sigmoid() -> Derivation:
     s = Script("log-sigmoid", "Logarithms of the sigmoid",
-               "Write the logarithms of the sigmoid and of its complement with log(1 + e^u), "
+               "Write the logarithms of the sigmoid and of its complement with $\\log(1 + e^u)$, "
                "which can be computed for logits of any size.",
                lhs=log(sig[k]), goal=-log(1 + exp(z[k])))
     s.step("definition-sigmoid")

@@ -11,8 +11,8 @@ from ..records import Derivation, Script
 
 def build() -> Derivation:
     s = Script("label-smoothing", "Gradient of the cross-entropy with label smoothing",
-               "Smooth the one-hot target at class c by epsilon; the smoothed target still sums "
-               "to 1, so the gradient is the softmax less the smoothed target.",
+               "Smooth the one-hot target at class $c$ by $\\epsilon$; the smoothed target "
+               "still sums to 1, so the gradient is the softmax less the smoothed target.",
                lhs=Sum(y_ls[i], (i, 1, K)),
                goal=q[k] - (1 - epsilon) * KroneckerDelta(k, c) - epsilon / K,
                lemmas=("any-target",))

@@ -1,21 +1,40 @@
-"""LaTeX renderer: an ``align*`` block per derivation, one step a line, the rule on the right.
+"""LaTeX renderer: an ``align*`` block per derivation, one step a line, its rule at the right.
 
-``document=True`` wraps the blocks in a standalone article that needs only amsmath and
-amssymb and compiles with pdflatex.
+Each step's rule is a ``\\tag*`` in a small font, set against the right margin as amsmath sets
+an equation number: beside the step where the two fit on the line, on the line below where the
+step is too long.  So the rules make one column, flush right, on every derivation, and no rule
+ever widens a step: a block fits the text width of a standard ``article`` as long as each step
+alone does.  The block cannot break across pages unless
+a document says so (``\\allowdisplaybreaks``), and then not after the first step nor before
+the last (``\\\\*``).  ``aligned`` blocks (Markdown, Jupyter), where MathJax allows no tag,
+keep the rule in a column of its own.
+
+``document=True`` wraps the blocks in a standalone ``article`` at the class's own text width
+that needs only amsmath and amssymb and compiles with pdflatex without an overfull box.  Each
+derivation (heading, description and steps) stays on one page where it fits: before each one,
+a page break is cheap if the page is cut short (``\\vfil``), so a derivation that does not fit
+on the rest of a page starts the next; one taller than a page breaks between two steps.
+
+Titles and descriptions are prose that may hold mathematics between dollar signs (``"a linear
+layer $z = W x + b$"``): :func:`prose` passes the mathematics through and escapes the rest as
+text (``\\$`` is a dollar sign, a lone ``$`` is text); :func:`plain` gives it for a terminal.
 """
 from __future__ import annotations
+
+import re
 
 from .. import rules
 from ..records import Derivation, Step
 from .printers import latex
 
+# \allowdisplaybreaks[1]: a page break between two steps costs 9999, against -200 for one before
+# a \derivation; the \vfil fills the page it ends, so that page costs nothing for being short.
 _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{amsmath}
 \usepackage{amssymb}
-\allowdisplaybreaks
-\addtolength{\textwidth}{2.4in}
-\addtolength{\oddsidemargin}{-1.2in}
-\addtolength{\evensidemargin}{-1.2in}
+\allowdisplaybreaks[1]
+% A new page before a derivation that does not fit on the rest of this one.
+\newcommand{\derivation}[1]{\par\vfil\penalty-200\vfilneg\section*{#1}}
 \begin{document}
 """
 
@@ -23,30 +42,94 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 _TEXT_ESCAPES = str.maketrans({c: "\\" + c for c in "&%$#_{}"} |
                               {"^": r"\^{}", "~": r"\~{}", "\\": r"\textbackslash{}"})
 
+# Unicode that pdflatex cannot set in text, should some prose have it outside dollar signs.
+_UNICODE_MATH = str.maketrans({
+    "α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "δ": r"$\delta$", "ε": r"$\epsilon$",
+    "λ": r"$\lambda$", "μ": r"$\mu$", "σ": r"$\sigma$", "τ": r"$\tau$", "Σ": r"$\Sigma$",
+    "∂": r"$\partial$", "−": "$-$", "×": r"$\times$", "≠": r"$\neq$", "≤": r"$\leq$",
+    "≥": r"$\geq$", "′": "'", "ᵀ": r"$^{\mathsf{T}}$", "–": "--", "—": "---"})
+
 
 def escape(text: str) -> str:
     """Plain text made safe for LaTeX's text mode."""
-    return text.translate(_TEXT_ESCAPES)
+    return text.translate(_TEXT_ESCAPES).translate(_UNICODE_MATH)
+
+
+_MATH = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
+
+
+def prose(text: str) -> str:
+    """Prose for LaTeX's text mode: ``$...$`` spans pass through as mathematics, the rest is
+    escaped as text (``\\$`` being a dollar sign)."""
+    out, at = [], 0
+    for span in _MATH.finditer(text):
+        out += [escape(text[at:span.start()].replace(r"\$", "$")), "$%s$" % span.group(1)]
+        at = span.end()
+    return "".join(out + [escape(text[at:].replace(r"\$", "$"))])
+
+
+_UNICODE = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
+    "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "Sigma": "Σ", "sum": "Σ", "partial": "∂",
+    "neq": "≠", "ne": "≠", "leq": "≤", "geq": "≥", "times": "×", "cdot": "·", "ell": "ℓ",
+    "infty": "∞", "top": "ᵀ", "quad": " "} | dict.fromkeys(
+    ["mathrm", "mathit", "mathbf", "mathsf", "text", "operatorname", "textstyle", "displaystyle",
+     "left", "right"], "")
+
+
+def _unicode_macro(macro: re.Match) -> str:
+    """A macro as Unicode; the space after it kept after a word or an operator (``\\log x`` is
+    log x, ``a \\cdot b`` is a · b), dropped after a symbol (``\\partial E`` is ∂E)."""
+    name, space = macro.groups()
+    out = _UNICODE.get(name, name)
+    return out + space if len(out) > 1 or out and out in "·×≠≤≥" else out
+
+
+def plain(text: str) -> str:
+    """Prose for a terminal: the dollar signs of its mathematics dropped, and the LaTeX in it
+    made Unicode (``$\\log(1 + e^{u})$`` is log(1 + e^u), ``$\\epsilon$`` is ε)."""
+    def unicode(span: re.Match) -> str:
+        math = re.sub(r"\\([A-Za-z]+)( ?)", _unicode_macro, span.group(1))
+        math = re.sub(r"\\[,;: ]", " ", math).replace(r"\!", "")  # spacing
+        return re.sub(r"\\(.)", r"\1", math).replace("{", "").replace("}", "")
+    return _MATH.sub(unicode, text).replace(r"\$", "$")
 
 
 def _annotation(step: Step) -> str:
     labels = dict.fromkeys(rules.get(r).latex_title for r in step.rules)
-    return r"\text{%s}" % "; ".join(labels)
+    return "; ".join(labels)
 
 
-def _lines(derivation: Derivation) -> list[str]:
+def _lines(derivation: Derivation, environment: str) -> list[str]:
     lines, shown_lhs = [], None
     for step in derivation.steps:
         lhs = "" if step.lhs == shown_lhs and not step.aside else latex(step.lhs)
-        lines.append(r"%s &= %s && %s" % (lhs, latex(step.expr), _annotation(step)))
+        line = r"%s &= %s" % (lhs, latex(step.expr))
+        if environment == "aligned":  # Markdown and Jupyter: the rule in a column of its own
+            lines.append(r"%s && \text{%s}" % (line, _annotation(step)))
+        else:
+            lines.append(r"%s \tag*{\small\quad %s}" % (line, _annotation(step)))
         shown_lhs = None if step.aside else step.lhs
     return lines
 
 
+def _line_end(after: int, steps: int) -> str:
+    """``\\\\*`` (no page break) after the first step and before the last, as a page keeps
+    the first two lines of a paragraph together and the last two; ``\\\\`` elsewhere."""
+    return " \\\\*\n" if after in (0, steps - 2) else " \\\\\n"
+
+
 def render_body(derivation: Derivation, environment: str = "align*") -> str:
-    """The steps as one ``environment`` block (``align*``, or ``aligned`` inside ``$$``)."""
-    return "\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(_lines(derivation)),
-                                            environment)
+    """The steps as one ``environment`` block: ``align*``, each step's rule a ``\\tag*`` at
+    the right margin, beside the step or on the line below it; or ``aligned`` (inside ``$$``,
+    for Markdown and Jupyter, where a tag is not allowed), the rule in a column beside it."""
+    lines = _lines(derivation, environment)
+    if environment == "aligned":
+        body = " \\\\\n".join(lines)
+    else:
+        body = "".join(line + _line_end(n, len(lines)) for n, line in enumerate(lines[:-1]))
+        body += lines[-1]
+    return "\\begin{%s}\n%s\n\\end{%s}" % (environment, body, environment)
 
 
 def render(derivation: Derivation, document: bool = False) -> str:
@@ -56,10 +139,10 @@ def render(derivation: Derivation, document: bool = False) -> str:
 def render_many(derivations: list[Derivation], document: bool = False) -> str:
     blocks = []
     for d in derivations:
-        if document:
-            blocks.append("\\section*{%s}\n%s\n\n%s" % (escape(d.title), escape(d.description),
-                                                          render_body(d)))
+        if document:  # "% name" opens a derivation's block (docs/make_png.sh finds it there)
+            blocks.append("%% %s\n\\derivation{%s}\n%s\n\n%s" % (
+                d.name, prose(d.title), prose(d.description), render_body(d)))
         else:
-            blocks.append("%% %s (%s)\n%s" % (d.title, d.name, render_body(d)))
+            blocks.append("%% %s (%s)\n%s" % (plain(d.title), d.name, render_body(d)))
     body = "\n\n".join(blocks) + "\n"
     return _PREAMBLE + "\n" + body + "\n\\end{document}\n" if document else body

@@ -6,13 +6,13 @@ and ``z_k`` for indexed symbols.
 """
 from __future__ import annotations
 
-from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Sum, Symbol,
+from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Number, Pow, Sum, Symbol,
                    UnevaluatedExpr, exp, fraction, log)
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
-from ..model import SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
+from ..model import LOSSES, SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
 
 _BASE_ORDER = {w: 0, y: 1, q: 2, z: 3}
 #: named matrices, as LaTeX and as text
@@ -32,8 +32,8 @@ def _factor_rank(factor) -> tuple[int, int]:
         return (3, 6)
     if isinstance(factor, Indexed):
         return (2, _BASE_ORDER.get(factor.base, 4))
-    if isinstance(factor, Symbol):
-        return (2, 4)
+    if isinstance(factor, Symbol):  # a scalar parameter leads: γ y_k q_k, K ε
+        return (0, 1)
     if isinstance(factor, UnevaluatedExpr):  # 1/u held apart: where the derivative of log put it
         return (2, 1.5)
     if isinstance(factor, KroneckerDelta):  # after what it multiplies: (1 - ε) δ_ic, σ_i (1 - σ_i) δ_ik
@@ -42,7 +42,9 @@ def _factor_rank(factor) -> tuple[int, int]:
         return (4, 0)
     if isinstance(factor, log):
         return (5, 0)
-    if isinstance(factor, Add):  # (1 - y_i) before log(1 - σ_i); (δ_ik - q_k) after q_i
+    if isinstance(factor, Add) or (isinstance(factor, Pow) and isinstance(factor.base, Add)
+                                   and not factor.exp.is_negative):
+        # (1 - y_i) before log(1 - σ_i), (1 - q_i)^γ before log q_i; (δ_ik - q_k) after q_i
         return (3, 5) if not factor.has(log, exp, Derivative) else (6, 0)
     if isinstance(factor, Derivative):
         return (8, 0)
@@ -133,6 +135,9 @@ class DeriveLatexPrinter(LatexPrinter):
         tex = r"\delta_{%s%s}" % (first, second)
         return r"\left(%s\right)^{%s}" % (tex, exp) if exp is not None else tex
 
+    def _print_Dummy(self, expr):
+        return r"\mathcal{L}" if expr in LOSSES else super()._print_Dummy(expr)
+
     def _print_Symbol(self, expr, style="plain"):
         # a subscript of several letters is a word, set upright: E_{\mathrm{lin}}
         base, _, sub = expr.name.partition("_")
@@ -192,6 +197,9 @@ class TextPrinter(StrPrinter):
     def _print_Symbol(self, expr):
         return "ℓ" if expr.name == "ell" else pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
 
+    def _print_Dummy(self, expr):
+        return "ℒ" if expr in LOSSES else super()._print_Dummy(expr)
+
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr)
 
@@ -226,6 +234,11 @@ class TextPrinter(StrPrinter):
         return self._print(f)
 
     def _print_Pow(self, expr, rational=False):
+        if not expr.exp.is_Number:  # (1 - q_i)^γ, (1 - q_i)^(γ - 1)
+            base = self._print(expr.base) if _simple(expr.base) else "(%s)" % self._print(expr.base)
+            power = self._print(expr.exp)
+            return "%s^%s" % (base, power if isinstance(expr.exp, (Symbol, Indexed))
+                              else "(%s)" % power)
         if expr.exp == 2:
             return "%s²" % (self._print(expr.base) if _simple(expr.base) else "(%s)" % self._print(expr.base))
         if expr.exp == -1:

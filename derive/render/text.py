@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import rules
 from ..records import Derivation
+from .latex import plain
 from .printers import text
 
 
@@ -11,7 +12,7 @@ def render(derivation: Derivation) -> str:
 
 
 def _section(d: Derivation) -> str:
-    out = [f"{d.title} [{d.name}]", d.description, ""]
+    out = [f"{plain(d.title)} [{d.name}]", plain(d.description), ""]
     shown_lhs = None
     for n, step in enumerate(d.steps, 1):
         lhs = text(step.lhs)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sympy import Indexed, KroneckerDelta, Mul, S, Sum, UnevaluatedExpr, expand_mul, factor_terms
 
-from ..model import ONE_HOT, PROBABILITY, SumExcept, Y, c, y, y_ls
+from ..model import ONE_HOT, PROBABILITY, SumExcept, Y, c, q, y, y_ls
 from . import rule
 
 # ---- facts about the target ------------------------------------------------------------------
@@ -16,9 +16,17 @@ def _probability_sum(expr):
     return S.One if expr.function == y[expr.limits[0][0]] else None
 
 
+@rule("softmax-sum", "Σ_i q_i = 1", "the softmax is a probability vector: its entries sum to 1",
+      kind="sum", tex=r"$\textstyle\sum_i q_i = 1$")
+def _softmax_sum(expr):
+    if isinstance(expr, Sum) and len(expr.limits) == 1 and expr.function == q[expr.limits[0][0]]:
+        return S.One
+    return None
+
+
 @rule("probability-rows", "Σ_i Y_mi = 1",
       "each example's target is a probability vector: every row of Y sums to 1", kind="fact",
-      fact=PROBABILITY, tex=r"$\textstyle\sum_i Y_{mi} = 1$")
+      fact=PROBABILITY, tex=r"$\textstyle\sum_i Y_{m,i} = 1$")
 def _probability_rows(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None

@@ -80,7 +80,7 @@ def _entry_by_entry(expr, bases, wrt_bases):
 @rule("weight-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
       "the weights are independent variables: each entry's derivative is 1 by itself and 0 by "
       "any other", kind="variables",
-      tex=r"$\partial W_{ig} / \partial W_{kd} = \delta_{ik} \delta_{gd}$")
+      tex=r"$\partial W_{i,g} / \partial W_{k,d} = \delta_{ik} \delta_{gd}$")
 def _weight_derivative(expr):
     f, v = _entry_by_entry(expr, (W,), (W,))
     if f is None:
@@ -240,3 +240,18 @@ def _power_rule(expr):
     if x is None or not isinstance(f, Pow) or depends_on_logits(f.exp) or f.base == x:
         return None
     return f.exp * f.base ** (f.exp - 1) * Derivative(f.base, x)
+
+
+@rule("product-rule", "product rule", "∂(uv)/∂x = ∂u/∂x v + u ∂v/∂x", kind="derivative")
+def _product_rule(expr):
+    x = _single_variable(expr)
+    f = getattr(expr, "expr", None)
+    if x is None or not isinstance(f, Mul):
+        return None
+    varying = [factor for factor in f.args if _depends(factor, x)]
+    if len(varying) < 2:
+        return None
+    constant = Mul(*(factor for factor in f.args if not _depends(factor, x)))
+    terms = [Mul(*(other for m, other in enumerate(varying) if m != n)) * Derivative(factor, x)
+             for n, factor in enumerate(varying)]
+    return constant * Add(*terms)

@@ -1,9 +1,9 @@
 """Rules that unfold or fold the model's abbreviations (E, q, p, σ, y', ...)."""
 from __future__ import annotations
 
-from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, exp, expand_mul, fraction
+from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, Symbol, exp, expand_mul, fraction
 
-from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
+from ..model import (ABBREVIATIONS, LOSSES, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
                      y_ls, z)
 from . import _is_exp_sum, rule
 
@@ -158,3 +158,9 @@ def _matrix_form(expr):
                 row, col = sorted((row, other.indices[0]), key=str)
                 return coeff * outer_q[row, col]
     return None
+
+
+@rule("definition-loss", "definition of the loss", "ℒ stands for the loss as it was written",
+      kind="definition", tex=r"definition of $\mathcal{L}$")
+def _definition_loss(expr):
+    return LOSSES.get(expr) if isinstance(expr, Symbol) else None

@@ -1,0 +1,122 @@
+"""Stage 3, automatic: the derivation of ∂ℒ/∂z_k for a loss ℒ that a user writes.
+
+A strategy in the manner of SymPy's ``manualintegrate``: the rules are data, grouped by what they
+do, and each step applies the first group, in order of priority, that has a rule matching some
+node of the expression (every node it matches, one level at a time).  The same loss always gives
+the same steps.  The phases:
+
+1. differentiate, until no derivative is left: linearity (sum rule, constant factor, constants),
+   the quotient and product rules, the derivatives of log, exp and powers, then the lemmas (the
+   softmax Jacobian, the derivative of the sigmoid) and ∂z_i/∂z_k = δ_ik;
+2. simplify: cancel what the lemmas made cancel, split sums by linearity and collapse Kronecker
+   deltas, fold e^{z_i} / Σ_j e^{z_j} back into q_i;
+3. the facts about the target: the form for any target is kept as a step; then Σ_i y_i = 1 for a
+   probability target, or the one-hot form for a one-hot target at c.
+
+Every step goes through the rule registry and the same records as the catalogue's scripts, so the
+checker checks it and the renderers print it.
+"""
+from __future__ import annotations
+
+import time
+
+from sympy import Derivative, Expr
+
+from . import rules
+from .errors import DeriveError, RuleDoesNotApplyError
+from .model import c, define_loss, k, z
+from .records import Derivation, Script
+
+ASSUMPTIONS = ("any", "probability", "one-hot")
+
+#: The differentiation phase: groups of rules in order of priority.  A group's rules are of one
+#: kind, or at most two rules, so that every step is one idea.
+DIFFERENTIATE = (
+    ("exp-sum-derivative",),
+    ("sum-rule", "constant-factor", "constant-derivative"),
+    ("quotient-rule",),
+    ("product-rule",),
+    ("log-derivative", "exp-derivative", "power-rule"),
+    ("softmax-jacobian", "sigmoid-derivative"),
+    ("logit-derivative",),
+)
+#: The simplification phase, in order of priority.
+SIMPLIFY = (
+    ("cancel",),
+    ("kronecker-collapse",),
+    ("sum-linearity",),
+    ("softmax-sum",),
+    ("fold-softmax",),
+)
+MAX_STEPS = 60
+
+
+class DerivationTimeout(DeriveError):
+    """The automatic derivation took longer than its time limit."""
+
+
+def gradient(loss: Expr, *, assume: str = "probability", name: str | None = None,
+             timeout: float = 60.0) -> Derivation:
+    """The derivation of ∂ℒ/∂z_k for ``loss`` (unchecked; :func:`derive.gradient` checks it)."""
+    if assume not in ASSUMPTIONS:
+        raise DeriveError(f"assume must be one of {', '.join(ASSUMPTIONS)}, not {assume!r}")
+    if loss.has(c) and assume != "one-hot":
+        raise DeriveError("the loss uses the class c of a one-hot target: give --assume one-hot")
+    deadline = time.monotonic() + timeout
+    symbol = define_loss(loss)
+    title = name or "Gradient of your loss"
+    s = Script(name or "your-loss", title, "Derived automatically, one rule a step.",
+               lhs=symbol, goal=None)
+    s.step("definition-loss")
+    s.step("differentiate", wrt=z[k], lhs=Derivative(symbol, z[k]))
+    _run(s, DIFFERENTIATE, deadline, until=lambda e: not e.has(Derivative), what="differentiate")
+    _run(s, SIMPLIFY, deadline, until=lambda e: False, what="simplify")
+    if assume == "probability":
+        _try(s, ("probability-sum",))
+    elif assume == "one-hot":
+        _try(s, ("one-hot-select", "one-hot-entry"))
+        _run(s, SIMPLIFY, deadline, until=lambda e: False, what="simplify")
+    return s.done()
+
+
+def _current(s: Script) -> Expr:
+    main = [step for step in s.steps if not step.aside]
+    return main[-1].expr
+
+
+def _run(s: Script, groups, deadline: float, until, what: str) -> None:
+    """Apply the first group that changes something, step after step, until ``until`` holds of
+    the expression or no group applies."""
+    for _ in range(MAX_STEPS):
+        if time.monotonic() > deadline:
+            raise DerivationTimeout("the derivation took longer than its time limit "
+                                    "(--timeout); the loss may be too large")
+        if until(_current(s)):
+            return
+        if not any(_try(s, group) for group in groups):
+            break
+    expr = _current(s)
+    if what == "differentiate" and expr.has(Derivative):
+        stuck = min(expr.atoms(Derivative), key=lambda d: len(str(d)))
+        raise DeriveError(f"cannot differentiate {stuck.expr} with respect to {stuck.variables[0]}:"
+                          " no rule applies to it")
+
+
+def _try(s: Script, group: tuple[str, ...]) -> bool:
+    """Make one step of the rules of ``group``, applied in turn until none changes anything,
+    naming those that applied; False (and no step) when none does."""
+    expr, used = _current(s), set()
+    for _ in range(50):
+        before = expr
+        for name in group:
+            try:
+                expr = rules.apply(name, expr)
+                used.add(name)
+            except RuleDoesNotApplyError:
+                continue
+        if expr == before:
+            break
+    if not used:
+        return False
+    s.step(*(name for name in group if name in used))
+    return True
