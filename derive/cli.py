@@ -32,6 +32,7 @@ from .errors import CheckError, DeriveError, InputError, OutputError
 #: exit status when stdout is closed before the output is written: 128 + SIGPIPE
 CLOSED_PIPE = 141
 INTERRUPTED = 130
+INTERNAL_ERROR = 70  # EX_SOFTWARE
 
 #: what argparse should take for a negative number rather than an option: every float, as typed
 #: (-1, -.5, -2e3, -1E+3, -inf, -Infinity; -nan too, so that it gets a message of its own)
@@ -208,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("derive: interrupted")
         return INTERRUPTED
+    except Exception as e:  # a fault of derive itself: one line, unless asked for the traceback
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        _say(f"derive: internal error: {type(e).__name__}: {e} (set DERIVE_DEBUG=1 to see where)")
+        return INTERNAL_ERROR
 
 
 def _run(argv: list[str] | None) -> int:

@@ -43,7 +43,7 @@ class Step:
         return "; ".join(rules.get(r).why for r in self.rules)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Derivation:
     """A named derivation: its steps, its result and the closed form it must equal."""
 
@@ -65,6 +65,9 @@ class Derivation:
     @property
     def facts(self) -> frozenset[Fact]:
         return self.main_steps[-1].facts
+
+    def __repr__(self) -> str:
+        return f"<Derivation {self.name!r}: {len(self.steps)} steps, result {self.result}>"
 
     def _repr_latex_(self) -> str:
         from .render import latex

@@ -40,15 +40,15 @@ def test_check_reports_each_derivation(capsys, monkeypatch, reports):
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == len(derive.names())
-    assert lines[0].startswith("logsumexp: 13 steps, 39,900 samples at K=2..8; "
-                               "proved symbolically: steps 1, 2, 3, 4")
-    assert lines[1].startswith("chain: 9 steps") and lines[1].endswith("q_k - y_k")
-    assert "batch-mean: 6 steps" in out and "proved symbolically: step 1;" in out
+    assert lines[0].startswith("logsumexp: 9 steps, 24,800 samples at K=2..8; "
+                               "proved symbolically: steps 1, 2, 3, 8")
+    assert lines[2].startswith("chain: 11 steps") and lines[2].endswith("q_k - y_k")
+    assert "batch-mean: 5 steps" in out and "proved symbolically: step 1;" in out
 
 
 def test_check_checks_afresh(capsys):
     code, out, _ = run(capsys, "check", "--route", "chain")
-    assert code == 0 and out.startswith("chain: 9 steps, 40,000 samples at K=2..8")
+    assert code == 0 and out.startswith("chain: 11 steps, 50,400 samples at K=2..8")
 
 
 def test_check_fails_with_exit_1(capsys, monkeypatch):
@@ -60,13 +60,14 @@ def test_check_fails_with_exit_1(capsys, monkeypatch):
     def broken(name):
         d = real_build(name)
         steps = list(d.steps)
-        steps[-1] = dataclasses.replace(steps[-1], expr=q[k] + y[k])
+        last = max(n for n, s in enumerate(steps) if not s.aside)  # the result, not an aside
+        steps[last] = dataclasses.replace(steps[last], expr=q[k] + y[k])
         return dataclasses.replace(d, steps=tuple(steps), goal=q[k] + y[k])
 
     monkeypatch.setattr("derive.derivations.build", broken)
     code, out, err = run(capsys, "check", "--route", "chain")
     assert code == 1
-    assert err.startswith("derive: check failed: derivation 'chain', step 9 (expand) does not hold")
+    assert err.startswith("derive: check failed: derivation 'chain', step 10 (expand) does not hold")
     assert len(err.splitlines()) == 1
 
 
@@ -107,7 +108,7 @@ BAD = [
     (["eval", "--probs", "0.5", "0.6", "--label", "0"], "--probs: probabilities must sum to 1"),
     (["eval", "--probs", "-0.5", "1.5", "--label", "0"], "--probs: probabilities must not be negative"),
     (["eval", "--logits", "1", "2"], "one of the arguments --label --target is required"),
-    (["latex", "--route", "nope"], "unknown derivation 'nope'; choose from logsumexp, chain"),
+    (["latex", "--route", "nope"], "unknown derivation 'nope'; choose from logsumexp, any-target, chain"),
     (["latex", "--route", "chian"], "unknown derivation 'chian'; did you mean 'chain'?"),
     (["check", "--route", "chain", "hesian"], "unknown derivation 'hesian'; did you mean 'hessian'?"),
     (["markdown", "--document"], "unrecognized arguments: --document"),
@@ -154,3 +155,16 @@ def test_python_dash_m():
                            "--label", "7"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "derive: error: --label: 7 is out of range 0..2\n"
+
+
+def test_a_fault_of_derive_itself_is_one_line_and_exit_70(capsys, monkeypatch):
+    def broken(name):
+        raise ValueError("something inside broke")
+    monkeypatch.setattr("derive.derivation", broken)
+    code, out, err = run(capsys, "text", "--route", "chain")
+    assert code == 70 and out == ""
+    assert err == ("derive: internal error: ValueError: something inside broke "
+                   "(set DERIVE_DEBUG=1 to see where)\n")
+    monkeypatch.setenv("DERIVE_DEBUG", "1")
+    with pytest.raises(ValueError):
+        main(["text", "--route", "chain"])

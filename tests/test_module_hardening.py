@@ -39,11 +39,11 @@ def requested(monkeypatch):
 
 
 @pytest.mark.parametrize("functions, needed", [
-    (EVAL, {"shift-invariance", "any-target"}),
+    (EVAL, {"shift-invariance", "any-target", "softmax-jacobian"}),
     (("softmax",), {"shift-invariance"}),
     (("softmax_jacobian",), {"shift-invariance", "softmax-jacobian"}),
-    (("linear_cross_entropy_with_grad",), {"shift-invariance", "any-target", "linear-layer"}),
-    (("smoothed_cross_entropy_with_grad",), {"shift-invariance", "label-smoothing", "any-target"}),
+    (("linear_cross_entropy_with_grad",), {"shift-invariance", "any-target", "softmax-jacobian", "linear-layer"}),
+    (("smoothed_cross_entropy_with_grad",), {"shift-invariance", "label-smoothing", "any-target", "softmax-jacobian"}),
 ])
 def test_a_subset_asks_only_for_the_derivations_it_needs(requested, functions, needed):
     codegen.source(functions=functions)
@@ -52,8 +52,9 @@ def test_a_subset_asks_only_for_the_derivations_it_needs(requested, functions, n
 
 def test_the_whole_module_asks_for_every_derivation_it_cites(requested):
     codegen.source()
-    # the two routes of the articles are for reading; the code uses the any-target gradient
-    assert set(requested) == set(derive.names()) - {"chain", "logsumexp"}
+    # the routes of the articles, and the probability-target forms of the temperature and the
+    # Hessian, are for reading; the code uses the any-target forms
+    assert set(requested) == set(derive.names()) - {"chain", "logsumexp", "temperature", "hessian"}
 
 
 def test_a_subset_is_the_full_module_cut_down(m):
