@@ -20,8 +20,10 @@ from .derivations import names
 if TYPE_CHECKING:
     from .records import Derivation, Step  # noqa: F401
 
-from .errors import (CheckError, DeriveError, InputError, OutputError, RuleDoesNotApplyError,
-                     UnknownDerivationError, UnknownRuleError)
+from .errors import (CheckError, DeriveError, InputError, OutputError, ParseError,
+                     RuleDoesNotApplyError, UnknownDerivationError, UnknownRuleError)
+# the input language; lark and SymPy load on the first parse, not here
+from .parse import arrays, parameters, parse, uses_class
 
 
 def __getattr__(name: str):
@@ -33,7 +35,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", "parse",
-           "numpy_module",
+           "parameters", "arrays", "uses_class", "numpy_module", "ParseError",
            "DeriveError", "CheckError", "InputError", "OutputError", "RuleDoesNotApplyError",
            "UnknownDerivationError", "UnknownRuleError", "__version__"]
 
@@ -58,13 +60,6 @@ def gradient(loss, *, assume: str = "probability", name: str | None = None,
     d = build(expr, assume=assume, name=name, timeout=timeout)
     check(d)
     return d
-
-
-def parse(text: str):
-    """A loss as text (or as the LaTeX derive prints) made into a SymPy expression of the
-    model, without evaluating anything of the text."""
-    from .parse import parse as parse_text
-    return parse_text(text)
 
 
 def evaluate(expr, z=None, y=None, k=None, **values) -> float:
@@ -106,8 +101,9 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
         values["k"] = k
     indices, parameters = {}, {}
     for name, value in values.items():
-        index = next((s for s in model.INDICES if s.name == name), None)
-        parameter = next((s for s in (*model.PARAMETERS, *own[0]) if s.name == name), None)
+        parameter = next((s for s in (*own[0], *model.PARAMETERS) if s.name == name), None)
+        index = None if parameter is not None else \
+            next((s for s in model.INDICES if s.name == name), None)
         if index is not None:
             top = {model.N: batch, model.D: features}.get(model.EXTENT.get(index), size)
             if not 0 <= int(value) < top:

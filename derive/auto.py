@@ -65,7 +65,7 @@ def gradient(loss: Expr, *, assume: str = "probability", name: str | None = None
     deadline = time.monotonic() + timeout
     symbol = define_loss(loss)
     title = name or "Gradient of your loss"
-    s = Script(name or "your-loss", title, "Derived automatically, one rule a step.",
+    s = Script("your-loss", title, "Derived automatically, one rule a step.",
                lhs=symbol, goal=None)
     s.step("definition-loss")
     s.step("differentiate", wrt=z[k], lhs=Derivative(symbol, z[k]))

@@ -216,8 +216,21 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL_ERROR
 
 
+def _glued(argv: list[str]) -> list[str]:
+    """``--loss TEXT`` as ``--loss=TEXT``: a loss often starts with a minus sign, which argparse
+    would otherwise take for an option (``--loss -log(q[c])``)."""
+    out, rest = [], list(argv)
+    while rest:
+        token = rest.pop(0)
+        if token == "--loss" and rest:
+            token = f"--loss={rest.pop(0)}"
+        out.append(token)
+    return out
+
+
 def _run(argv: list[str] | None) -> int:
     global _status
+    argv = _glued(sys.argv[1:] if argv is None else list(argv))
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -271,7 +284,8 @@ def _check(args) -> int:
         from .check import check
         from .check.core import SIZES
         report = check(d)
-        proved = ", ".join(map(str, report.proved)) or "none"
+        proved = ("step " if len(report.proved) == 1 else "steps ") + \
+            (", ".join(map(str, report.proved)) or "none")
         _print(f"{d.name}: {len(report.steps)} steps, {report.samples:,} samples at "
                f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}\n")
         return 0

@@ -38,3 +38,14 @@ class InputError(DeriveError, ValueError):
 class OutputError(DeriveError, OSError):
     """A file or folder the user named cannot be written (missing folder, a file where a folder
     should be, no permission, a full disk), or the output cannot be shown."""
+
+
+class ParseError(DeriveError, ValueError):
+    """A loss written as text or as LaTeX that derive cannot read: a syntax error, an unknown
+    function or name, an index that no sum binds, a limit exceeded.  The first line of the
+    message names the problem; where it has a place in the text, the next two lines show the
+    text and a caret under it, and ``column`` (1-based) says where."""
+
+    def __init__(self, message: str, column: int | None = None):
+        super().__init__(message)
+        self.column = column

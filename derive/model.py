@@ -291,8 +291,9 @@ def free_indices(expr) -> set[Symbol]:
     if expr in INDICES:
         return {expr}
     if isinstance(expr, (Sum, SumExcept)):
-        (index, lo, hi) = expr.limits[0] if isinstance(expr, Sum) else expr.limits
-        inner = free_indices(expr.function) - {index}
+        limits = expr.limits if isinstance(expr, Sum) else (expr.limits,)
+        inner = free_indices(expr.function) - {index for index, _, _ in limits}
         extra = free_indices(expr.skip) if isinstance(expr, SumExcept) else set()
-        return inner | free_indices(lo) | free_indices(hi) | extra
+        bounds = set().union(*(free_indices(lo) | free_indices(hi) for _, lo, hi in limits))
+        return inner | bounds | extra
     return set().union(*(free_indices(a) for a in expr.args)) if expr.args else set()

@@ -181,3 +181,20 @@ def test_a_step_wrong_somewhere_only_is_rejected(name, number, change, what):
     bad = _tamper(d, number, expr=change(d.steps[number - 1].expr))
     with pytest.raises(CheckError, match=rf"step {number} .* does not hold"):
         check.check(bad)
+
+
+def test_a_bound_index_is_never_taken_for_a_free_index_of_the_same_name():
+    """SymPy may hold two equal index symbols that are different objects; inside a sum over i
+    the index is the sum's, even where the point also gives a free i a value."""
+    import numpy as np
+    from sympy import Symbol
+    from sympy.core.cache import clear_cache
+
+    from derive.check.numeric import Point, evaluate
+    clear_cache()
+    other_i = Symbol("i", integer=True, positive=True)
+    assert other_i == i and other_i is not i
+    expr = Sum(y[i] * z[i], (other_i, 1, K))  # the body's i and the limit's i: two objects
+    z0, y0 = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5, 0.25, 0.25]])
+    point = Point(3, 1, {z: z0, y: y0}, indices={i: np.array([2])})
+    assert evaluate(expr, point)[0] == pytest.approx(0.5 + 0.5 + 0.75)

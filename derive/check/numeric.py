@@ -177,7 +177,9 @@ def _shape(axes) -> tuple:
 def _index(expr, ctx: _Context, axes):
     """An index expression as integers broadcast over (sample, *axes)."""
     for position, (symbol, values) in enumerate(axes):
-        if expr is symbol:
+        # equal, not only identical: SymPy may hold two equal index symbols, and a bound index
+        # must never be taken for a free index of the same name
+        if expr is symbol or (expr.is_Symbol and expr == symbol):
             if np.ndim(values) == 0:  # a sum carried out one term at a time
                 return int(values)
             shape = [1] * (len(axes) + 1)
@@ -199,9 +201,6 @@ def _index(expr, ctx: _Context, axes):
         for arg in expr.args:
             product = product * _index(arg, ctx, axes)
         return product
-    for position, (symbol, values) in enumerate(axes):  # an equal symbol that is another object
-        if expr == symbol:
-            return _index(symbol, ctx, axes)
     raise CheckError(f"cannot evaluate the index {expr}")
 
 
@@ -311,7 +310,10 @@ def _delta(expr, ctx, axes):
 
 
 def _sum(expr, ctx, axes, skip=None):
-    (index, lo, hi), = expr.limits if isinstance(expr, Sum) else (expr.limits,)
+    if isinstance(expr, Sum) and len(expr.limits) > 1:  # Σ_j Σ_i f: the outermost limit last
+        inner = Sum(expr.function, *expr.limits[:-1])
+        return _sum(_Nested(inner, expr.limits[-1]), ctx, axes)
+    (index, lo, hi), = expr.limits if isinstance(expr, (Sum, _Nested)) else (expr.limits,)
     values = np.arange(ctx.extent(lo), ctx.extent(hi) + 1)
     if _runs_with(expr.function, index):
         # the variable of a derivative runs with the index: one term at a time
@@ -338,6 +340,13 @@ def _sum(expr, ctx, axes, skip=None):
 def _runs_with(function, index) -> bool:
     """Whether a derivative in ``function`` is taken by a variable that depends on ``index``."""
     return any(index in _indices_of(v) for d in function.atoms(Derivative) for v in d.variables)
+
+
+class _Nested:
+    """A sum whose body is itself a sum (SymPy would merge the two into one Sum)."""
+
+    def __init__(self, function, limit):
+        self.function, self.limits = function, (limit,)
 
 
 def _sum_except(expr, ctx, axes):

@@ -256,8 +256,9 @@ class TextPrinter(StrPrinter):
         return "(%s)" % self._print(expr.args[0])
 
     def _print_Sum(self, expr):
-        (index, lo, hi), = expr.limits
-        return "Σ[%s=%s..%s] %s" % (index, lo, hi, self._sum_body(expr.function))
+        # SymPy keeps Σ_j Σ_i f as one Sum with two limits, the innermost first
+        signs = " ".join("Σ[%s=%s..%s]" % tuple(limit) for limit in reversed(expr.limits))
+        return "%s %s" % (signs, self._sum_body(expr.function))
 
     def _print_SumExcept(self, expr):
         return "Σ[%s≠%s] %s" % (expr.index, self._print(expr.skip), self._sum_body(expr.function))

@@ -1,0 +1,154 @@
+"""The two grammars of a loss, for lark's LALR(1) parser.
+
+Both grammars are free of conflicts: :func:`conflicts` asks lark for them (it would resolve a
+shift/reduce conflict silently, as a shift), and the tests require none.  The parse trees name
+their nodes alike where the meaning is alike (``chain``, ``product``, ``neg``, ``pow``,
+``number``), and :mod:`derive.parse.build` makes SymPy objects of them.
+
+**Text** is Python-like: ``-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)``.  ``-x**2`` is
+-(x**2) and ``**`` (or ``^``) groups to the right, as in Python.  Chains of ``+``/``-`` and of
+``*``/``/`` are flat nodes, so the depth of a tree is the depth of nesting of the loss.
+
+**LaTeX** is the family ``derive.render.printers.latex`` prints: implicit multiplication,
+``\\cdot``, ``\\frac{a}{b}``, ``a / b c`` (SymPy's folded fraction in an exponent: everything
+after the slash is the denominator, and a numerator holds no sum), ``\\left( \\right)``,
+``x^{...}``, ``e^{...}``, ``\\log x``, ``\\sqrt{...}``, subscripts ``_{i}``, Greek letters and
+``\\sum_{i=1}^{K}``, whose body is the rest of the product it starts
+(``\\sum_{i=1}^{K} y_{i} \\log q_{i}``), a leading minus included (``\\sum_{i=1}^{K} - q_{i}``);
+a sum (or ``\\log \\sum ...``) can only end a product, as the printer brackets any other.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+TEXT = r"""
+?start: expr
+
+?expr: term
+     | term ((PLUS | MINUS) term)+            -> chain
+?term: factor
+     | factor ((STAR | SLASH) factor)+        -> product
+?factor: power
+       | MINUS factor                         -> neg
+       | PLUS factor                          -> pos
+?power: atom
+      | atom POW factor                       -> pow
+?atom: NUMBER                                 -> number
+     | NAME                                   -> name
+     | NAME "[" arglist "]"                   -> indexed
+     | NAME "(" [arglist] ")"                 -> call
+     | "(" expr ")"
+arglist: expr ("," expr)*
+
+PLUS: "+"
+MINUS: "-"
+STAR: "*"
+SLASH: "/"
+POW: "**" | "^"
+NUMBER: /(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+%ignore /[ \t\r\n\f\v]+/
+"""
+
+LATEX = r"""
+?start: expr
+
+?expr: lead
+     | lead ((PLUS | MINUS) lead)+            -> chain
+?lead: product
+     | MINUS lead                             -> neg
+     | PLUS lead                              -> pos
+?product: factors
+        | items SLASH factors                 -> ratio
+?items: item
+      | item (CDOT? item)+                    -> product
+?factors: items
+        | tail
+        | item (CDOT? item)* CDOT? tail       -> product
+
+?tail: sum
+     | FUNC tail                              -> func
+sum: SUM limits lead
+?limits: "_" "{" NAME "=" NUMBER "}" "^" upper   -> sum_range
+       | "_" "{" NAME "}"                        -> sum_bare
+       | "_" LETTER                              -> sum_bare
+       | "_" "{" SUBSTACK "{" srange (DOUBLE_BACKSLASH srange)* "}" "}" -> sum_substack
+?upper: "{" NAME "}" | LETTER
+srange: NUMBER LEQ NAME LEQ NAME
+
+?item: primary
+     | primary "^" sup                        -> pow
+     | FUNC item                              -> func
+?primary: NUMBER                              -> number
+        | symbol
+        | "(" expr ")"
+        | "[" expr "]"
+        | "{" expr "}"
+        | _LEFT "(" expr _RIGHT ")"
+        | _LEFT "[" expr _RIGHT "]"
+        | FRAC "{" expr "}" "{" expr "}"      -> frac
+        | SQRT "{" expr "}"                   -> sqrt
+        | SQRT "[" expr "]" "{" expr "}"      -> root
+?sup: "{" expr "}" | LETTER | DIGIT | COMMAND
+symbol: (NAME | COMMAND | MATHRM "{" NAME "}") sub?
+sub: "_" "{" SUBITEM ("," SUBITEM)* "}"
+   | "_" LETTER
+   | "_" DIGIT
+
+PLUS: "+"
+MINUS: "-"
+SLASH: "/"
+NUMBER: /\d+(\.\d+)?/
+NAME: /[A-Za-z]+/
+SUBITEM: /[A-Za-z]+|\d+/
+LETTER: /[A-Za-z]/
+DIGIT: /\d/
+DOUBLE_BACKSLASH: /\\\\/
+CDOT.2: /\\(cdot|times)(?![A-Za-z])/
+FUNC.2: /\\(log|ln|exp)(?![A-Za-z])/
+SUM.2: /\\sum(?![A-Za-z])/
+FRAC.2: /\\[dt]?frac(?![A-Za-z])/
+SQRT.2: /\\sqrt(?![A-Za-z])/
+_LEFT.2: /\\left(?![A-Za-z])/
+_RIGHT.2: /\\right(?![A-Za-z])/
+MATHRM.2: /\\(mathrm|mathit|operatorname)(?![A-Za-z])/
+SUBSTACK.2: /\\substack(?![A-Za-z])/
+LEQ.2: /\\leq?(?![A-Za-z])/
+COMMAND.1: /\\[A-Za-z]+/
+SPACING.3: /\\([,;:! ]|(quad|qquad|limits|displaystyle)(?![A-Za-z]))/
+%ignore SPACING
+%ignore /[ \t\r\n\f\v~]+/
+"""
+
+
+@lru_cache(maxsize=None)
+def parser(form: str):
+    """The LALR(1) parser of ``form`` ("text" or "latex"), built once."""
+    from lark import Lark
+    grammar = TEXT if form == "text" else LATEX
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def conflicts(form: str) -> list[str]:
+    """The shift/reduce conflicts lark finds in the grammar of ``form`` (lark resolves them as
+    shifts without a word unless asked; a reduce/reduce conflict is always an error)."""
+    import logging
+
+    from lark import Lark, logger
+    found = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            if "conflict" in record.getMessage().lower():
+                found.append(record.getMessage())
+
+    handler, level = _Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        Lark(TEXT if form == "text" else LATEX, parser="lalr", lexer="contextual", debug=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return found
