@@ -11,23 +11,13 @@ of its check in this process, split into the numeric and the symbolic parts.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+from peers import medians  # benchmarks/ is on the path of a script run from it
 
 PEER = [sys.executable, "-c", "import sympy"]
 OURS = [sys.executable, "-m", "derive", "check"]
-
-
-def timed(command: list[str]) -> float:
-    with tempfile.TemporaryDirectory() as cache:
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "DERIVE_CACHE_DIR": cache})
-        return time.perf_counter() - start
 
 
 def parts() -> None:
@@ -61,11 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     repeat = parser.parse_args().repeat
-    peer, ours = [], []
-    for _ in range(repeat):
-        peer.append(timed(PEER))
-        ours.append(timed(OURS))
-    p, o = statistics.median(peer), statistics.median(ours)
+    p, o = medians(PEER, OURS, repeat)
     print(f"python -c 'import sympy'        median of {repeat}: {p:.3f} s")
     print(f"derive check (cold cache)       median of {repeat}: {o:.3f} s")
     print(f"ratio: {o / p:.1f}x (target: at most 5 s, about 10x)")

@@ -8,31 +8,20 @@ in the cache of checked derivations; the runs timed here are the ones a user mak
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
+
+from peers import medians, timed  # benchmarks/ is on the path of a script run from it
 
 PEER = [sys.executable, "-c", "import sympy"]
 OURS = [sys.executable, "-m", "derive", "latex"]
-
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     repeat = parser.parse_args().repeat
-    first = timed(OURS)  # checks the derivations unless a previous run already did
-    peer, ours = [], []
-    for _ in range(repeat):  # interleaved, so both see the same machine load
-        peer.append(timed(PEER))
-        ours.append(timed(OURS))
-    p, o = statistics.median(peer), statistics.median(ours)
+    first = timed(OURS, cold=False)  # checks the derivations unless a previous run already did
+    p, o = medians(PEER, OURS, repeat, cold=False)
     print(f"first `derive latex` (may include checking): {first:.3f} s")
     print(f"python -c 'import sympy'  median of {repeat}: {p:.3f} s")
     print(f"derive latex              median of {repeat}: {o:.3f} s")

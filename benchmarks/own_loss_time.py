@@ -10,25 +10,15 @@ the two commands run in turn, so that both see the same load on the machine.  Th
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from peers import medians  # benchmarks/ is on the path of a script run from it
 
 FOCAL = "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"
 PEER = [sys.executable, "-c", "import sympy"]
 OURS = [sys.executable, "-m", "derive", "latex", "--loss", FOCAL]
-
-
-def timed(command: list[str]) -> float:
-    with tempfile.TemporaryDirectory() as cache:
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "DERIVE_CACHE_DIR": cache})
-        return time.perf_counter() - start
 
 
 def table() -> None:
@@ -46,11 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     repeat = parser.parse_args().repeat
-    peer, ours = [], []
-    for _ in range(repeat):
-        peer.append(timed(PEER))
-        ours.append(timed(OURS))
-    p, o = statistics.median(peer), statistics.median(ours)
+    p, o = medians(PEER, OURS, repeat)
     print(f"python -c 'import sympy'            median of {repeat}: {p:.3f} s")
     print(f"derive latex --loss FOCAL (cold)    median of {repeat}: {o:.3f} s")
     print(f"ratio: {o / p:.1f}x (target: at most 3 s)")

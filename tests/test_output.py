@@ -9,6 +9,7 @@ import pytest
 from derive import build
 from derive.cli import main
 from derive.codegen import write_atomically
+from latex_tools import pdflatex_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "output"
@@ -47,16 +48,8 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["file.txt"]
 
 
-def _pdflatex_or_skip():
-    if shutil.which("pdflatex"):
-        return shutil.which("pdflatex")
-    if os.environ.get("CI") == "true":
-        pytest.fail("pdflatex is missing on CI; .ci/run installs texlive-latex-base")
-    pytest.skip("pdflatex is not installed")
-
-
 def test_standalone_document_compiles_with_pdflatex(tmp_path):
-    pdflatex = _pdflatex_or_skip()
+    pdflatex = pdflatex_or_skip()
     shutil.copy(OUTPUT / "derivations.tex", tmp_path)
     done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "derivations.tex"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -1,9 +1,7 @@
 """The page: the LaTeX fits a standard article, a derivation stays on one page where it fits, and
 the prose around the steps sets its mathematics as mathematics."""
 import dataclasses
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -11,22 +9,15 @@ import pytest
 from derive.cli import main
 from derive.render import render
 from derive.render.latex import plain, prose
+from latex_tools import pdflatex_or_skip
 
 BARE_ARTICLE = "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
                "\\begin{document}\n%s\n\\end{document}\n"
 
 
-def _pdflatex_or_skip():
-    if shutil.which("pdflatex"):
-        return shutil.which("pdflatex")
-    if os.environ.get("CI") == "true":
-        pytest.fail("pdflatex is missing on CI; .ci/run installs texlive-latex-base")
-    pytest.skip("pdflatex is not installed")
-
-
 def _compile(tmp_path, source: str, name: str = "page") -> str:
     """Compile ``source`` with pdflatex; the log, once it is known to hold no error."""
-    pdflatex = _pdflatex_or_skip()
+    pdflatex = pdflatex_or_skip()
     (tmp_path / f"{name}.tex").write_text(source, encoding="utf-8")
     done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
