@@ -138,6 +138,40 @@ ax_jac.set(xlabel=r"$k$ (logit $z_k$)", ylabel=r"$i$ (probability $q_i$)",
            title=r"$\partial q_i/\partial z_k$ at $z = (1, 2, 0.5)$")
 fig.colorbar(im, label=r"$\partial q_i/\partial z_k = q_i(\delta_{ik} - q_k)$")
 plt.tight_layout()"""),
+    ("markdown", r"""## Your own loss
+Any loss written in derive's input language is derived automatically, one rule a step, and every
+step is checked, as for the catalogue. Focal loss, $\mathcal{L} = -\sum_i y_i (1 - q_i)^{\gamma}
+\log q_i$, for a target that sums to 1:"""),
+    ("code", """focal = derive.gradient("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", name="Focal loss")
+focal"""),
+    ("markdown", r"""Its gradient on the true class, against that class's logit, for
+$\gamma \in \{0, 1, 2, 5\}$ ($\gamma = 0$ is the cross-entropy). The larger $\gamma$, the less
+a well-classified example (large $z_2$) pushes."""),
+    ("code", r"""loss_symbol = focal.steps[0].lhs           # ℒ, which stands for the loss as written
+gammas = [0, 1, 2, 5]
+z2 = np.linspace(-4, 6, 101)
+curves = {g: np.array([derive.evaluate(focal.result, [1.0, v, 0.5], y, k=true_class - 1, gamma=g)
+                       for v in z2]) for g in gammas}
+fig, ax = plt.subplots(figsize=(6.4, 4.0))
+for g in gammas:
+    ax.plot(z2, curves[g], label=r"$\gamma = %d$" % g)
+ax.axhline(0, color="gray", lw=0.5)
+ax.set(xlabel=r"$z_2$ (logit of the true class)",
+       ylabel=r"$\partial \mathcal{L}/\partial z_2$",
+       title=r"Focal loss: $\partial \mathcal{L}/\partial z_2$ at $z = (1,\, z_2,\, 0.5)$, $y = (0, 1, 0)$")
+ax.legend()
+plt.tight_layout()"""),
+    ("markdown", "The derived gradient against central differences of the loss itself:"),
+    ("code", """worst = 0.0
+for g in gammas:
+    for v in (-2.0, 0.5, 2.0, 4.0):
+        exact = derive.evaluate(focal.result, [1.0, v, 0.5], y, k=true_class - 1, gamma=g)
+        h = 1e-6
+        up = derive.evaluate(loss_symbol, [1.0, v + h, 0.5], y, gamma=g)
+        down = derive.evaluate(loss_symbol, [1.0, v - h, 0.5], y, gamma=g)
+        worst = max(worst, abs(exact - (up - down) / (2 * h)) / max(1.0, abs(exact)))
+assert worst < 1e-6, worst
+print(f"largest relative difference from central differences: {worst:.1e}")"""),
     ("markdown", "## The generated code against central differences"),
     ("code", """rng = np.random.default_rng(0)
 zs = rng.normal(scale=3, size=(4, 6))
