@@ -12,11 +12,9 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
-import derive
 from derive import build
 from derive.cli import CLOSED_PIPE, INTERRUPTED, main
 
