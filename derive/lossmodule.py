@@ -1,0 +1,438 @@
+"""A NumPy module for a loss of your own, from its checked derivation.
+
+:func:`spec` reads what the code needs off the derivation: the loss (its definition step), its
+gradient (the last step that holds for any target, or the one-hot form for a loss of the
+label c), its scalar parameters and per-class arrays, and the targets it accepts.
+:func:`source` lowers the formulas with :mod:`derive.lowering` and fills the module's fixed
+scaffolding (argument checks, dtypes, target conventions, reductions), which is the same for
+every loss.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+import textwrap
+import types
+from dataclasses import dataclass
+
+from sympy import Derivative, Expr, IndexedBase, Symbol
+
+from . import __version__
+from .errors import DeriveError
+from .lowering import LOG_PROBS, PROBS, REWRITES, Values, lower, softmax_definitions, value_name
+from .model import c, k, own_symbols, q, w, z
+from .records import Derivation
+from .render.printers import TextPrinter
+
+#: The arguments of the generated functions: a parameter of the loss may not take these names.
+ARGUMENTS = ("logits", "target", "reduction", "values")
+DEFAULT_NAME = "your_loss"
+
+
+def module_name(name: str | None) -> str:
+    """``name`` if it can name a Python module (and the files of ``derive build``)."""
+    if name is None:
+        return DEFAULT_NAME
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) or keyword.iskeyword(name):
+        raise DeriveError(f"--name {name!r}: a module name is a Python identifier of at most "
+                          "64 letters, digits and underscores, not starting with a digit")
+    return name
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What the generated code of a loss implements, and where each formula comes from."""
+
+    name: str
+    derivation: Derivation
+    loss: Expr                  # the loss, with no free index
+    grad: Expr                  # ∂loss/∂z_k, with the free index k
+    loss_step: int              # 1-based steps of the derivation
+    grad_step: int
+    scalars: tuple[Symbol, ...]  # each > 0
+    arrays: tuple[IndexedBase, ...]  # each of shape (K,), entries > 0
+    labels_only: bool           # the loss uses the label c: integer labels only
+
+
+def spec(d: Derivation, name: str | None = None) -> LossSpec:
+    """The specification of the loss that ``d`` (made by :func:`derive.gradient`) derives."""
+    steps = list(d.steps)
+    loss_step = 1
+    labels_only = steps[0].expr.has(c)
+    if labels_only:
+        grad_step = steps.index(d.main_steps[-1]) + 1
+    else:  # the last main step that holds for any target
+        grad_step = max(n for n, s in enumerate(steps, 1) if not s.aside and not s.facts
+                        and isinstance(s.lhs, Derivative) and not s.expr.has(Derivative))
+    scalars, arrays = own_symbols(steps[0].expr)
+    if steps[0].expr.has(w):
+        arrays = sorted({*arrays, w}, key=str)
+    for s in (*scalars, *arrays):
+        label = s.label.name if isinstance(s, IndexedBase) else s.name
+        if label in ARGUMENTS:
+            raise DeriveError(f"the loss's {label!r} has the name of an argument of the "
+                              "generated functions (logits, target, reduction); rename it")
+        value_name(s)
+    return LossSpec(module_name(name), d, steps[0].expr, steps[grad_step - 1].expr, loss_step,
+                    grad_step, tuple(scalars), tuple(arrays), labels_only)
+
+
+def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
+    from . import derivation
+    d = derivation("shift-invariance")
+    probs = next(n for n, s in enumerate(d.steps, 1) if s.lhs == q[k] and s.rules == ("shift-softmax",))
+    log_probs = len(d.steps)
+    return (softmax_definitions(d.steps[probs - 1].expr, d.steps[log_probs - 1].expr),
+            [("probs", d, probs), ("log_probs", d, log_probs)])
+
+
+_FUNCTIONS = {  # public function -> (outputs computed, what it returns)
+    "loss": (("loss",), "_reduce(_rows(loss, logits), reduction, out_dtype)"),
+    "grad": (("grad",), "_scale(_full(grad, logits), reduction, out_dtype)"),
+    "loss_with_grad": (("loss", "grad"), "(_reduce(_rows(loss, logits), reduction, out_dtype), "
+                       "_scale(_full(grad, logits), reduction, out_dtype))"),
+}
+_DOCS = {
+    "loss": "The loss of each row of ``logits`` against ``target``.",
+    "grad": "The gradient of :func:`loss` with respect to the logits, shaped like them "
+            '(divided by the number of rows for reduction="mean").',
+    "loss_with_grad": "``(loss(...), grad(...))``, sharing the work.",
+}
+
+
+def source(s: LossSpec) -> str:
+    """The module's source: the same bytes on every run."""
+    definitions, softmax_sources = _softmax()
+    text = TextPrinter()
+    values = Values()
+    for sym in s.scalars:
+        values.scalar(sym)
+    for base in s.arrays:
+        values.array(base)
+    rewrites: set[str] = set()
+    bodies = {}
+    for function, (outputs, _) in _FUNCTIONS.items():
+        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
+        cases = []
+        for labels in ((True,) if s.labels_only else (True, False)):
+            program = lower(formulas, values, definitions, labels=labels)
+            rewrites |= program.rewrites
+            cases.append(program.lines)
+        bodies[function] = cases
+    used_lines = "\n".join(line for cases in bodies.values() for case in cases for line in case)
+    helpers = [h for h in _HELPERS if re.search(rf"\b{h}\(", used_lines)]
+    needs_shift = "shifted" in used_lines or "shift" in used_lines
+
+    symbol = s.derivation.steps[0].lhs
+    cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
+    if needs_shift:
+        cited += softmax_sources
+    sources = []
+    for what, d, n in cited:
+        step = d.steps[n - 1]
+        sources.append(f"  {what:<10} {d.name}, step {n}: {text.doprint(step.lhs)} = "
+                       f"{text.doprint(step.expr)}")
+    from . import derivation as checked
+    for rw in REWRITES:
+        if rw.name in rewrites:
+            where = f" ({rw.source[0]}, step {rw.source[1]})" if rw.source else ""
+            sources.append(f"  {rw.name}: {rw.why}{where}")
+            if rw.source:
+                checked(rw.source[0])
+    for name in sorted(rewrites - {rw.name for rw in REWRITES}):
+        sources.append(f"  {name}: {_LABEL_REWRITES[name]}")
+
+    scalars = ", ".join(sym.name for sym in s.scalars)
+    arrays = ", ".join(base.label.name for base in s.arrays)
+    value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
+    unpack = ""
+    if value_names:
+        unpack = (f"    {', '.join(value_names)}, = _values(values, logits, "
+                  f"{tuple(sym.name for sym in s.scalars)!r}, "
+                  f"{tuple(b.label.name for b in s.arrays)!r})\n")
+    else:
+        unpack = "    _values(values, logits, (), ())\n"
+    parts = [HEADER.format(
+        title=s.derivation.title, loss=f"{text.doprint(symbol)} = {text.doprint(s.loss)}",
+        version=__version__, sources="\n".join(sources),
+        targets=("integer class labels of shape logits.shape[:-1] (the loss uses the label c)"
+                 if s.labels_only else "integer class labels of shape logits.shape[:-1], or "
+                 "probabilities of the logits' shape (used as given, not renormalised)"),
+        values=_describe_values(scalars, arrays))]
+    parts.append(PRELUDE + "".join(_HELPERS[h] for h in helpers))
+    for function, (outputs, returned) in _FUNCTIONS.items():
+        cases = bodies[function]
+        body = unpack
+        if needs_shift:
+            body += "    shift = _shift(logits)\n    shifted = numpy.subtract(logits, shift)\n"
+        body += "    with numpy.errstate(divide=\"ignore\", invalid=\"ignore\"):\n"
+        if s.labels_only:
+            body += _indent(cases[0], 8)
+        else:
+            body += "        if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c\n"
+            body += _indent(cases[0], 12)
+            body += "        else:\n" + _indent(cases[1], 12)
+        parts.append(FUNCTION.format(
+            name=function, doc=_DOCS[function], labels_only=s.labels_only, body=body,
+            returned=returned))
+    return "".join(parts)
+
+
+_LABEL_REWRITES = {
+    "one-hot-select": "Σ_i y_i f_i = f_c for a one-hot target at the label c: the entry at "
+                      "the label, without a one-hot array (logsumexp, step 9)",
+    "one-hot-entry": "y_k = δ_kc: the terms with y_k are added at each row's label only",
+    "one-hot-rows": "y_k = δ_kc as the one-hot rows of the labels, where y enters a function",
+}
+
+
+def _describe_values(scalars: str, arrays: str) -> str:
+    parts = []
+    if scalars:
+        parts.append(f"scalar parameters {scalars} (each a real number > 0)")
+    if arrays:
+        parts.append(f"per-class arrays {arrays} (each of shape (K,), entries > 0)")
+    if not parts:
+        return "The loss has no parameters: pass no keyword values."
+    return textwrap.fill("Keyword values: " + "; ".join(parts) + ".", 95)
+
+
+def _indent(lines: list[str], width: int) -> str:
+    return "".join(" " * width + line + "\n" for line in lines)
+
+
+def load(s: LossSpec) -> types.ModuleType:
+    """The generated module of ``s``, compiled in memory."""
+    module = types.ModuleType(s.name)
+    module.__file__ = f"<derive:{s.name}>"
+    exec(compile(source(s), module.__file__, "exec"), module.__dict__)
+    return module
+
+
+HEADER = '''"""{title}: loss and gradient for NumPy.
+
+    {loss}
+
+Generated by derive {version} from its checked derivation. Do not edit: run `derive build`.
+
+Where each formula comes from (derivation, step), and the rewrites that make it stable:
+{sources}
+
+Conventions: the class axis is last; logits are finite and may have any leading shape.
+Targets: {targets}.
+{values}
+float32 stays float32, float16 is computed in float32 and returned as float16, integers
+become float64. reduction: "none" (one loss a row), "mean" or "sum".
+"""
+import numpy
+
+__all__ = ["loss", "grad", "loss_with_grad"]
+'''
+
+PRELUDE = '''
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _prepare(logits, target, reduction, labels_only):
+    """Check the arguments and bring them to the form the formulas use."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
+    array = numpy.asarray(logits)
+    if array.dtype.kind in "biu":
+        array = array.astype(numpy.float64)
+    elif array.dtype.kind != "f":
+        raise ValueError(f"logits must be real numbers, not {array.dtype}")
+    elif not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.ndim == 0 or array.shape[-1] == 0:
+        raise ValueError("logits must have a non-empty class axis, the last")
+    out_dtype = array.dtype
+    if out_dtype == numpy.float16:
+        array = array.astype(numpy.float32)
+    given = numpy.asarray(target)
+    classes = array.shape[-1]
+    if given.shape == array.shape[:-1]:
+        if given.dtype.kind not in "iu":
+            raise ValueError(f"target: class labels must be integers, not {given.dtype}")
+        if given.size and (given.min() < 0 or given.max() >= classes):
+            raise ValueError(f"target: class labels must lie in 0..{classes - 1}")
+        return array, out_dtype, given[..., None].astype(numpy.intp, copy=False), None
+    if labels_only:
+        raise ValueError(f"target: this loss uses the label c, so give integer class labels of "
+                         f"shape {array.shape[:-1]}, not an array of shape {given.shape}")
+    if given.shape == array.shape:
+        if given.dtype.kind not in "fiu":
+            raise ValueError(f"target: probabilities must be real numbers, not {given.dtype}")
+        probs = given.astype(array.dtype)
+        if not numpy.all(numpy.isfinite(probs)) or numpy.any(probs < 0):
+            raise ValueError("target: probabilities must be finite and not negative")
+        return array, out_dtype, None, probs
+    raise ValueError(f"target of shape {given.shape} fits neither class labels of shape "
+                     f"{array.shape[:-1]} nor probabilities of shape {array.shape}")
+
+
+def _values(values, logits, scalars, arrays):
+    """The loss's scalar parameters and per-class arrays, checked, in the logits' dtype."""
+    unknown = sorted(set(values) - set(scalars) - set(arrays))
+    if unknown:
+        takes = ", ".join(scalars + arrays) or "no values"
+        raise ValueError(f"unknown value {unknown[0]!r}: this loss takes {takes}")
+    missing = [name for name in scalars + arrays if name not in values]
+    if missing:
+        raise ValueError(f"missing value for {missing[0]}")
+    out = []
+    for name in scalars:
+        value = values[name]
+        if isinstance(value, numpy.ndarray) and value.ndim == 0:
+            value = value[()]
+        if (isinstance(value, (bool, numpy.bool_))
+                or not isinstance(value, (int, float, numpy.integer, numpy.floating))):
+            raise ValueError(f"{name} must be a real number, not {value!r}")
+        with numpy.errstate(over="ignore", under="ignore"):
+            number = logits.dtype.type(value) if numpy.isfinite(value) else None
+        if number is None or not numpy.isfinite(number) or not number > 0:
+            raise ValueError(f"{name} must be a finite number > 0 in {logits.dtype}, "
+                             f"not {value!s}")
+        out.append(number)
+    for name in arrays:
+        array = numpy.asarray(values[name])
+        if array.shape != logits.shape[-1:]:
+            raise ValueError(f"{name} must have one entry a class, shape {logits.shape[-1:]}, "
+                             f"not {array.shape}")
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must be real numbers, not {array.dtype}")
+        with numpy.errstate(over="ignore", under="ignore"):
+            array = array.astype(logits.dtype)
+        if not numpy.all(numpy.isfinite(array)) or not numpy.all(array > 0):
+            raise ValueError(f"{name} must be finite and > 0 in {logits.dtype}")
+        out.append(array)
+    return out
+
+
+def _shift(logits):
+    """a = max_j z_j: any real a gives the same softmax; this one keeps every exponent ≤ 0."""
+    return numpy.max(logits, axis=-1, keepdims=True)
+
+
+def _rows(loss, logits):
+    """The loss of each row, whatever shape its formula broadcast to."""
+    return numpy.broadcast_to(loss, logits.shape[:-1] + (1,))[..., 0]
+
+
+def _full(grad, logits):
+    """The gradient with the logits' shape, whatever shape its formula broadcast to."""
+    if numpy.shape(grad) == logits.shape:
+        return grad
+    return numpy.array(numpy.broadcast_to(grad, logits.shape), dtype=logits.dtype)
+
+
+def _reduce(loss, reduction, out_dtype):
+    if reduction == "none":
+        return loss.astype(out_dtype, copy=False)
+    value = loss.sum() if reduction == "sum" else loss.mean()
+    return out_dtype.type(value)
+
+
+def _scale(grad, reduction, out_dtype):
+    if reduction == "mean" and grad.size:
+        grad = grad / (grad.size // grad.shape[-1])
+    return grad.astype(out_dtype, copy=False)
+'''
+
+_HELPERS = {
+    "_take": '''
+
+def _take(values, labels):
+    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    return numpy.take_along_axis(values, labels, axis=-1)
+''',
+    "_class_at": '''
+
+def _class_at(array, labels):
+    """A per-class array's entry at each row's label."""
+    return array[labels]
+''',
+    "_one_hot": '''
+
+def _one_hot(labels, logits):
+    """The one-hot rows of the labels."""
+    return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
+''',
+    "_add_at_label": '''
+
+def _add_at_label(values, labels, row, logits, out=None):
+    """values + y·row for the one-hot target y of the labels: row is added at each label."""
+    if out is None:
+        out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
+    at = numpy.take_along_axis(out, labels, axis=-1)
+    numpy.put_along_axis(out, labels, at + row, axis=-1)
+    return out
+''',
+    "_logsumexp": '''
+
+def _logsumexp(u):
+    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows."""
+    m = numpy.max(u, axis=-1, keepdims=True)
+    m = numpy.where(numpy.isfinite(m), m, 0)
+    return m + numpy.log(numpy.sum(numpy.exp(u - m), axis=-1, keepdims=True))
+''',
+    "_softmax": '''
+
+def _softmax(u):
+    """e^(u_k) / Σ_j e^(u_j), from the max-shifted exponentials."""
+    e = numpy.exp(u - numpy.max(u, axis=-1, keepdims=True))
+    return e / numpy.sum(e, axis=-1, keepdims=True)
+''',
+    "_softplus": '''
+
+def _softplus(u, out=None):
+    """log(1 + e^u) without overflow."""
+    return numpy.logaddexp(0, u, out=out)
+''',
+    "_sigmoid": '''
+
+def _sigmoid(u, out=None):
+    """1 / (1 + e^(-u)), from e^(-|u|), which never overflows."""
+    e = numpy.exp(-numpy.abs(u))
+    return numpy.divide(numpy.where(u >= 0, 1, e), 1 + e, out=out)
+''',
+    "_one_minus_exp": '''
+
+def _one_minus_exp(l, out=None):
+    """1 - e^l as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
+    out = numpy.expm1(l, out=out)
+    return numpy.negative(out, out=out)
+''',
+    "_log_one_minus_exp": '''
+
+def _log_one_minus_exp(l, out=None):
+    """log(1 - e^l) for l ≤ 0: log(-expm1(l)) near 0, log1p(-e^l) further away."""
+    near = numpy.log(-numpy.expm1(l))
+    far = numpy.log1p(-numpy.exp(l))
+    return numpy.where(l > -0.6931471805599453, near, far)
+''',
+    "_log_ratio": '''
+
+def _log_ratio(l, out=None):
+    """l / (1 - e^l), and its limit -1 at l = 0."""
+    l = numpy.asarray(l)
+    d = -numpy.expm1(l)
+    out = numpy.full_like(l, -1) if out is None else numpy.copyto(out, -1) or out
+    return numpy.divide(l, d, out=out, where=d != 0)
+''',
+    "_xlogy": '''
+
+def _xlogy(x, y, out=None):
+    """x log y, with 0 log 0 = 0."""
+    return numpy.where(x == 0, 0, x * numpy.log(y))
+''',
+}
+
+FUNCTION = '''
+
+def {name}(logits, target, reduction="none", **values):
+    """{doc}"""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction, {labels_only})
+{body}    return {returned}
+'''

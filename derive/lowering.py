@@ -1,0 +1,783 @@
+"""Stage 6 of the pipeline: derived formulas as stable, vectorised NumPy lines.
+
+One lowering for every formula the generated code implements, in four passes:
+
+1. :func:`to_array`: an indexed formula becomes an array formula.  The free class index ``k``
+   is the last axis, a sum over a class index a reduction along it that keeps the axis
+   (:class:`ClassSum`), ``x_c`` the entry at each row's label (:class:`AtLabel`), a per-class
+   array or a scalar parameter a value passed in.  Leading axes are rows (a batch).
+2. :data:`REWRITES`: named stability rewrites, each an identity of the model (justified by a
+   step of a checked derivation) or of the reals, applied where they match; with integer labels,
+   the one-hot rewrites (:data:`LABEL_REWRITES`) replace Σ_i y_i f_i by f at the label, so no
+   one-hot array is made.
+3. SymPy's ``cse`` finds what the formulas share.
+4. :class:`Lowering` writes one NumPy call a line, each with a comment saying what it computes,
+   and lets a line write over an array that nothing later reads.
+
+What depends on NumPy is only the spelling of each operation (:data:`CALLS`) and the helpers
+the generated module defines; the passes before it know nothing of the backend.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sympy import (Add, Dummy, Expr, Function, Indexed, IndexedBase, Integer, KroneckerDelta,
+                   Mul, Number, Pow, S, Sum, Symbol, UnevaluatedExpr, collect, cse, exp,
+                   expand_mul, factor_terms, log, numbered_symbols)
+from sympy.printing.numpy import NumPyPrinter
+
+from .errors import DeriveError
+from .model import ABBREVIATIONS, ARRAYS, K, c, k, q, sig, y, z
+from .render.printers import TextPrinter
+
+
+class LoweringError(DeriveError):
+    """A formula the lowering cannot turn into array code."""
+
+
+# -- the array formulas: symbols and operations ----------------------------------------------
+
+class ArrayOp(Function):
+    """An operation of array formulas that SymPy should leave alone."""
+
+
+class ClassSum(ArrayOp):
+    """Σ over the class axis, keeping it (a (..., 1) result)."""
+
+
+class AtLabel(ArrayOp):
+    """Each row's entry at its class label, keeping the class axis: ``x_c``."""
+
+
+class ClassAt(ArrayOp):
+    """A per-class array's entry at each row's label: ``π_c`` of an array of shape (K,)."""
+
+
+class OneHot(ArrayOp):
+    """The one-hot rows of the labels, where a formula needs whole rows of the target."""
+
+
+class AddAtLabel(ArrayOp):
+    """``x + y ⊙ r`` for a one-hot target y: ``r`` (one value a row) added at each label."""
+
+
+class LogSumExp(ArrayOp):
+    """log Σ_j e^{u_j}, computed as m + log Σ_j e^{u_j - m} with m = max_j u_j."""
+
+
+class Softmax(ArrayOp):
+    """e^{u_k} / Σ_j e^{u_j}, computed from the max-shifted exponentials."""
+
+
+class SoftPlus(ArrayOp):
+    """log(1 + e^u), computed as logaddexp(0, u): nothing overflows."""
+
+
+class Sigmoid(ArrayOp):
+    """1 / (1 + e^{-u}), computed without overflow for either sign of u."""
+
+
+class OneMinusExp(ArrayOp):
+    """1 - e^l, computed as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
+
+
+class LogOneMinusExp(ArrayOp):
+    """log(1 - e^l) for l ≤ 0, computed as log(-expm1(l)) or log1p(-e^l), whichever is exact."""
+
+
+class LogRatio(ArrayOp):
+    """l / (1 - e^l), with its limit -1 at l = 0: (1 - q)^{γ-1} log q is (1 - q)^γ times this."""
+
+
+class XLogY(ArrayOp):
+    """x log y, with 0 log 0 = 0."""
+
+
+#: Array symbols: the names the generated code gives them.
+LOGITS, TARGET, SHIFT, SHIFTED, PROBS, LOG_PROBS, CLASSES = (
+    Symbol(n) for n in ("logits", "target", "shift", "shifted", "probs", "log_probs", "classes"))
+
+#: What the comments call each array symbol.
+_MATH = {LOGITS: "z", TARGET: "y", SHIFT: "a", SHIFTED: "(z - a)", PROBS: "q",
+         LOG_PROBS: "log q", CLASSES: "K"}
+
+
+def value_name(symbol) -> str:
+    """The name a user's parameter or per-class array has in generated code: ``v_`` and its
+    name, which is a validated identifier (so nothing the user typed can shadow the module's
+    own names)."""
+    name = symbol.label.name if isinstance(symbol, IndexedBase) else symbol.name
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise LoweringError(f"{name!r} cannot be a name in generated code")
+    return "v_" + name
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shape:
+    """Which axes an array has: the rows (leading axes) and the class axis."""
+
+    rows: bool
+    classes: bool
+
+    def __or__(self, other: "Shape") -> "Shape":  # broadcasting
+        return Shape(self.rows or other.rows, self.classes or other.classes)
+
+
+SCALAR, ROW, CLASS, FULL = Shape(False, False), Shape(True, False), Shape(False, True), \
+    Shape(True, True)
+
+
+# -- pass 1: indexed formula -> array formula ---------------------------------------------------
+
+@dataclass
+class Values:
+    """The scalar parameters and per-class arrays of the formulas, as array symbols."""
+
+    scalars: dict[Symbol, Symbol] = field(default_factory=dict)
+    arrays: dict[IndexedBase, Symbol] = field(default_factory=dict)
+
+    def scalar(self, s: Symbol) -> Symbol:
+        return self.scalars.setdefault(s, Symbol(value_name(s)))
+
+    def array(self, base: IndexedBase) -> Symbol:
+        return self.arrays.setdefault(base, Symbol(value_name(base)))
+
+    def math(self) -> dict[Symbol, str]:
+        text = TextPrinter()
+        return {**{v: text.doprint(s) for s, v in self.scalars.items()},
+                **{v: text.doprint(b) for b, v in self.arrays.items()}}
+
+
+def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
+    """``expr`` as an array formula: the index ``free`` and every summed index are the class
+    axis; ``c`` is each row's label."""
+    def convert(e, bound):
+        if isinstance(e, UnevaluatedExpr):
+            return convert(e.args[0], bound)
+        if isinstance(e, Sum):
+            (index, low, high), = e.limits
+            if low != 1 or high != K:
+                raise LoweringError(f"a sum must run over the classes 1..K: {e}")
+            if free in e.function.free_symbols:
+                raise LoweringError(f"cannot vectorise {e}: its terms depend on the free index "
+                                    f"{free} too")
+            return ClassSum(convert(e.function, index))
+        if isinstance(e, KroneckerDelta):
+            if set(e.args) == {bound, c}:
+                return TARGET  # δ_kc is the one-hot target of the label c
+            raise LoweringError(f"cannot vectorise {e}")
+        if isinstance(e, Indexed):
+            (index,), base = e.indices, e.base
+            if index == c:
+                inner = convert(base[bound], bound)
+                return ClassAt(inner) if base not in (z, y, q, sig) else AtLabel(inner)
+            if index != bound:
+                raise LoweringError(f"cannot vectorise {e}: index {index} is not the class axis")
+            if base == z:
+                return LOGITS
+            if base == y:
+                return TARGET
+            if base == q:
+                return PROBS
+            if base == sig:
+                return Sigmoid(LOGITS)
+            if base in ARRAYS or base in ABBREVIATIONS:
+                if base.label.name != "w":
+                    raise LoweringError(f"cannot generate code for {base}")
+            return values.array(base)
+        if e == K:
+            return CLASSES
+        if isinstance(e, Symbol) and not isinstance(e, Dummy):
+            if e in (k, c) or e.is_integer:
+                raise LoweringError(f"cannot vectorise the index {e} outside a subscript")
+            return values.scalar(e)
+        if not e.args:
+            return e
+        return e.func(*(convert(a, bound) for a in e.args))
+
+    return convert(expr, free)
+
+
+# -- pass 2: named rewrites ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A named rewrite of array formulas: ``apply`` gives the new node, or None where it does
+    not match.  ``source`` is the derivation and step that proves it an identity of the model
+    (None for an identity of the reals, tested in ``tests/test_lowering.py``)."""
+
+    name: str
+    why: str
+    apply: Callable[[Expr], Expr | None]
+    source: tuple[str, int] | None = None
+
+
+def _is_one_minus(e: Expr, what: Callable[[Expr], bool]):
+    """The x of ``e = 1 - x`` where ``what(x)``; None otherwise."""
+    if isinstance(e, Add) and len(e.args) == 2 and S.One in e.args:
+        (other,) = [t for t in e.args if t != 1]
+        if other.could_extract_minus_sign() and what(-other):
+            return -other
+    return None
+
+
+def _log_of_probs(e):
+    return LOG_PROBS if isinstance(e, log) and e.args[0] == PROBS else None
+
+
+def _softmax_fold(e):
+    if not isinstance(e, Mul):
+        return None
+    for f in e.args:
+        if isinstance(f, Pow) and f.exp == -1 and isinstance(f.base, ClassSum) \
+                and isinstance(f.base.args[0], exp):
+            u = f.base.args[0].args[0]
+            if exp(u) in e.args:
+                rest = [g for g in e.args if g not in (f, exp(u))]
+                return Mul(PROBS if u == LOGITS else Softmax(u), *rest)
+    return None
+
+
+def _log_of_softmax(e):
+    if isinstance(e, log) and isinstance(e.args[0], Softmax):
+        u = e.args[0].args[0]
+        return u - LogSumExp(u)
+    return None
+
+
+def _logsumexp(e):
+    if isinstance(e, log) and isinstance(e.args[0], ClassSum) and isinstance(e.args[0].args[0], exp):
+        u = e.args[0].args[0].args[0]
+        return SHIFT + log(ClassSum(exp(SHIFTED))) if u == LOGITS else LogSumExp(u)
+    return None
+
+
+def _one_minus_probs(e):
+    x = _is_one_minus(e, lambda x: x == PROBS)
+    return OneMinusExp(LOG_PROBS) if x is not None else None
+
+
+def _log_one_minus_exp(e):
+    if isinstance(e, log) and isinstance(e.args[0], OneMinusExp):
+        return LogOneMinusExp(e.args[0].args[0])
+    return None
+
+
+def _power_times_log(e):
+    """(1 - e^l)^p · l → (1 - e^l)^{p+1} · l / (1 - e^l): finite at l = 0 for any p > -1."""
+    if not isinstance(e, Mul):
+        return None
+    for f in e.args:
+        if isinstance(f, Pow) and isinstance(f.base, OneMinusExp) and f.base.args[0] in e.args \
+                and not f.exp.is_nonnegative:
+            l = f.base.args[0]
+            rest = [g for g in e.args if g not in (f, l)]
+            return Mul(Pow(f.base, f.exp + 1), LogRatio(l), *rest)
+    return None
+
+
+def _log_sigmoid(e):
+    if isinstance(e, log) and isinstance(e.args[0], Sigmoid):
+        return -SoftPlus(-e.args[0].args[0])
+    return None
+
+
+def _sigmoid_complement(e):
+    x = _is_one_minus(e, lambda x: isinstance(x, Sigmoid))
+    return Sigmoid(-x.args[0]) if x is not None else None
+
+
+def _xlogy(e):
+    if isinstance(e, Mul) and TARGET in e.args and log(TARGET) in e.args:
+        rest = [g for g in e.args if g not in (TARGET, log(TARGET))]
+        return Mul(XLogY(TARGET, TARGET), *rest)
+    return None
+
+
+REWRITES = (
+    Rewrite("log-softmax", "log q_k = z_k - a - log Σ_j e^{z_j - a} with a = max_j z_j: no "
+            "exponent is positive, and log q is exact where q underflows",
+            _log_of_probs, ("shift-invariance", 4)),
+    Rewrite("fold-softmax", "e^{u_k} / Σ_j e^{u_j} is the softmax of u, computed max-shifted",
+            _softmax_fold, ("shift-invariance", 2)),
+    Rewrite("log-of-softmax", "log(e^{u_k} / Σ_j e^{u_j}) = u_k - log Σ_j e^{u_j}",
+            _log_of_softmax, ("shift-invariance", 4)),
+    Rewrite("logsumexp", "log Σ_j e^{u_j} = m + log Σ_j e^{u_j - m} with m = max_j u_j: "
+            "nothing overflows", _logsumexp, ("shift-invariance", 4)),
+    Rewrite("one-minus-softmax", "1 - q_k = -expm1(log q_k): exact as q_k → 1",
+            _one_minus_probs),
+    Rewrite("log-one-minus-softmax", "log(1 - q_k) from log q_k without cancellation",
+            _log_one_minus_exp),
+    Rewrite("power-times-log", "(1 - q)^p log q = (1 - q)^{p+1} · log q / (1 - q), whose last "
+            "factor tends to -1 as q → 1: no 0 · ∞ for p < 0", _power_times_log),
+    Rewrite("log-sigmoid", "log σ(u) = -log(1 + e^{-u}), computed as -softplus(-u)",
+            _log_sigmoid, ("log-sigmoid", 2)),
+    Rewrite("sigmoid-complement", "1 - σ(u) = σ(-u): exact where σ(u) → 1",
+            _sigmoid_complement, ("log-sigmoid", 5)),
+    Rewrite("xlogy", "y log y with 0 log 0 = 0", _xlogy),
+)
+
+
+def _bottom_up(expr: Expr, rewrites, used: set[str]) -> Expr:
+    """Apply ``rewrites`` to every node, children first, until none matches."""
+    def visit(e):
+        if e.args and not isinstance(e, (Symbol, Number)):
+            e = e.func(*map(visit, e.args))
+        for _ in range(20):
+            for rw in rewrites:
+                new = rw.apply(e)
+                if new is not None and new != e:
+                    used.add(rw.name)
+                    e = visit(new)
+                    break
+            else:
+                return e
+        return e
+    return visit(expr)
+
+
+# -- the one-hot target of integer labels --------------------------------------------------------
+
+def _linear_in_target(e: Expr) -> tuple[Expr, Expr] | None:
+    """``(a, b)`` with ``e = a + y b`` and neither a nor b depending on y; None if ``e`` is not
+    linear in y (for a one-hot y, y^n = y)."""
+    if not e.has(TARGET):
+        return e, S.Zero
+    e = expand_mul(e).replace(lambda p: isinstance(p, Pow) and p.base == TARGET
+                              and p.exp.is_integer and p.exp.is_positive, lambda p: TARGET)
+    parts = collect(e, TARGET, evaluate=False)
+    if set(parts) - {S.One, TARGET} or any(v.has(TARGET) for v in parts.values()):
+        return None
+    return parts.get(S.One, S.Zero), parts.get(TARGET, S.Zero)
+
+
+def _at_labels(expr: Expr, used: set[str]) -> Expr:
+    """``expr`` for a one-hot target at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1, and
+    a_k + y_k b_k adds b_c at each label; a target left inside a function is the one-hot rows."""
+    def visit(e):
+        if isinstance(e, ClassSum) and e.has(TARGET):
+            split = _linear_in_target(visit_inner(e.args[0]))
+            if split is not None:
+                used.add("one-hot-select")
+                a, b = split
+                return (ClassSum(a) if a != 0 else S.Zero) + AtLabel(b)
+        if isinstance(e, XLogY) and e.args == (TARGET, TARGET):
+            used.add("one-hot-select")
+            return S.Zero  # 1 log 1 = 0 log 0 = 0
+        if e == TARGET:
+            used.add("one-hot-rows")
+            return OneHot(CLASSES)
+        if e.args and not isinstance(e, (Symbol, Number)):
+            return e.func(*map(visit, e.args))
+        return e
+
+    def visit_inner(e):  # the terms of a class sum: keep y for the split
+        if isinstance(e, (ClassSum, XLogY)) or not e.has(TARGET):
+            return visit(e)
+        if e == TARGET:
+            return e
+        return e.func(*map(visit_inner, e.args))
+
+    if expr.has(TARGET):
+        split = _linear_in_target(visit_inner(expr))
+        if split is not None and split[1] != 0:
+            used.add("one-hot-entry")
+            a, b = split
+            return AddAtLabel(factor_terms(a), AtLabel(b))
+    return visit(expr)
+
+
+def _push_labels(expr: Expr, shape: Callable[[Expr], Shape],
+                 definitions: dict[Symbol, Expr]) -> Expr:
+    """``x_c`` of an element-wise formula is the formula of the entries at the labels: only the
+    arrays along the class axis are read there (one value a row, not K); q_c and log q_c come
+    from the definitions of q and log q."""
+    def down(e):  # e's entry at the label
+        if e in definitions:
+            return down(definitions[e])
+        if not shape(e).classes:
+            return e
+        if e in (LOGITS, TARGET, SHIFTED):
+            return AtLabel(e)
+        if isinstance(e, Symbol):  # a per-class array
+            return ClassAt(e)
+        if isinstance(e, (ClassSum, AtLabel, ClassAt)):
+            return e
+        if isinstance(e, OneHot):
+            return S.One
+        return e.func(*map(down, e.args))
+
+    def visit(e):
+        if isinstance(e, AtLabel):
+            return down(visit(e.args[0]))
+        if e.args and not isinstance(e, (Symbol, Number)):
+            return e.func(*map(visit, e.args))
+        return e
+    return visit(expr)
+
+
+# -- the softmax from the shifted logits --------------------------------------------------------
+
+def softmax_definitions(probs: Expr, log_probs: Expr) -> dict[Symbol, Expr]:
+    """What ``probs`` and ``log_probs`` are, as array formulas of the shifted logits z - a,
+    from the indexed formulas of the ``shift-invariance`` derivation (q_k = e^{z_k - a} /
+    Σ_j e^{z_j - a} and log q_k = z_k - a - log Σ_j e^{z_j - a}), where a = max_j z_j."""
+    from .model import a
+    values = Values()
+    shifted = {values.scalar(a): SHIFT}
+    out = {}
+    for symbol, formula in ((PROBS, probs), (LOG_PROBS, log_probs)):
+        array = to_array(formula, values).xreplace(shifted)
+        out[symbol] = array.subs(LOGITS, SHIFTED + SHIFT)  # z = (z - a) + a
+    return out
+
+
+# -- passes 3 and 4: common subexpressions, then one call a line --------------------------------
+
+@dataclass
+class Instruction:
+    name: str
+    call: str                 # "numpy.exp", "_take", ... ("" for an alias)
+    args: tuple[str, ...]
+    shape: Shape
+    meaning: Expr             # what the value is, as an array formula
+    inplace: bool = True      # may write over an operand nothing later reads
+    extra: str = ""           # keyword arguments after the operands
+    out: str | None = None
+
+
+#: How each element-wise operation is spelled: (call, keyword arguments, may write in place).
+CALLS: dict[type, tuple[str, str, bool]] = {
+    exp: ("numpy.exp", "", True),
+    log: ("numpy.log", "", True),
+    ClassSum: ("numpy.sum", "axis=-1, keepdims=True", False),
+    AtLabel: ("_take", "", False),
+    ClassAt: ("_class_at", "", False),
+    OneHot: ("_one_hot", "", False),
+    AddAtLabel: ("_add_at_label", "", True),
+    LogSumExp: ("_logsumexp", "", False),
+    Softmax: ("_softmax", "", False),
+    SoftPlus: ("_softplus", "", True),
+    Sigmoid: ("_sigmoid", "", True),
+    OneMinusExp: ("_one_minus_exp", "", True),
+    LogOneMinusExp: ("_log_one_minus_exp", "", False),
+    LogRatio: ("_log_ratio", "", False),
+    XLogY: ("_xlogy", "", False),
+}
+
+
+class _CodePrinter(NumPyPrinter):
+    def _print_Symbol(self, expr):
+        return "logits.shape[-1]" if expr == CLASSES else expr.name
+
+
+class CommentPrinter(TextPrinter):
+    """Array formulas as the comments of generated lines."""
+
+    def __init__(self, math: dict[Symbol, str]):
+        super().__init__()
+        self.math = {**_MATH, **math}
+
+    def _print_Symbol(self, expr):
+        return self.math.get(expr, expr.name)
+
+    def _print_ClassSum(self, expr):
+        return "Σ_j %s" % self._factor(expr.args[0])
+
+    def _print_AtLabel(self, expr):
+        return "%s at the label" % self._factor(expr.args[0])
+
+    _print_ClassAt = _print_AtLabel
+
+    def _print_OneHot(self, expr):
+        return "y (one-hot)"
+
+    def _print_AddAtLabel(self, expr):
+        return "%s + y·%s" % (self._print(expr.args[0]), self._factor(expr.args[1]))
+
+    def _print_LogSumExp(self, expr):
+        return "log Σ_j e^%s" % self._factor(expr.args[0])
+
+    def _print_Softmax(self, expr):
+        return "softmax(%s)" % self._print(expr.args[0])
+
+    def _print_SoftPlus(self, expr):
+        return "log(1 + e^%s)" % self._factor(expr.args[0])
+
+    def _print_Sigmoid(self, expr):
+        return "σ(%s)" % self._print(expr.args[0])
+
+    def _print_OneMinusExp(self, expr):
+        if expr.args[0] in (LOG_PROBS, LOG_PROBS_AT):  # 1 - e^{log q} is 1 - q
+            return "1 - %s" % self._print(PROBS if expr.args[0] == LOG_PROBS else PROBS_AT)
+        return "1 - e^%s" % self._factor(expr.args[0])
+
+    def _print_LogOneMinusExp(self, expr):
+        return "log(1 - e^%s)" % self._factor(expr.args[0])
+
+    def _print_LogRatio(self, expr):
+        return "%s/(%s)" % (self._factor(expr.args[0]), self._print(OneMinusExp(expr.args[0])))
+
+    def _print_XLogY(self, expr):
+        return "%s·log(%s)" % (self._factor(expr.args[0]), self._print(expr.args[1]))
+
+    def _factor(self, f, alone=False):
+        if isinstance(f, ClassSum):
+            return self._print(f)
+        if isinstance(f, OneMinusExp):
+            return "(%s)" % self._print(f)
+        return super()._factor(f, alone or isinstance(f, Mul))
+
+
+class Lowering:
+    """Array formulas as one NumPy call a line, writing over arrays no longer needed."""
+
+    def __init__(self, shapes: dict[str, Shape], math: dict[Symbol, str],
+                 fold: dict[Expr, Expr] | None = None):
+        self.fold = fold or {}
+        self.pending: dict[Symbol, Expr] = {}
+        self.code: list[Instruction] = []
+        self.names: dict[Expr, str] = {}
+        self.shapes = {"logits": FULL, "target": FULL, "shift": ROW, "shifted": FULL,
+                       "labels": ROW, "classes": SCALAR, **shapes}
+        self.expansions: dict[Symbol, Expr] = {}
+        self.fresh = numbered_symbols("t")
+        self.printer = _CodePrinter()
+        self.math = math
+
+    def shape(self, e: Expr) -> Shape:
+        if isinstance(e, Symbol):
+            return self.shapes.get(self.names.get(e, e.name), SCALAR)
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp)):
+            return ROW
+        if isinstance(e, OneHot):
+            return FULL
+        out = SCALAR
+        for arg in e.args:
+            out = out | self.shape(arg)
+        return out
+
+    def define(self, name: str, expr: Expr) -> str:
+        if isinstance(expr, Symbol) or expr.is_Number:
+            operand = self.operand(expr)
+            return self._add(name, "", (operand,), expr, self.shapes.get(operand, SCALAR),
+                             inplace=False)
+        return self._emit(expr, name)
+
+    def operand(self, e: Expr) -> str:
+        if e in self.names:
+            return self.names[e]
+        if e in self.pending:  # a common subexpression, or q or log q: computed when first read
+            value = self.pending.pop(e)
+            name = e.name if e in (PROBS, LOG_PROBS) else str(next(self.fresh))
+            self.names[e] = self.define(name, value)
+            self.expansions[e] = self.expansions.get(Symbol(self.names[e]), e)
+            return self.names[e]
+        if e.is_Number:
+            return self.printer.doprint(e)
+        if isinstance(e, Symbol):
+            return self.printer.doprint(e)
+        self.names[e] = self._emit(e, str(next(self.fresh)))
+        return self.names[e]
+
+    def _emit(self, e: Expr, name: str) -> str:
+        if type(e) in CALLS:
+            call, extra, inplace = CALLS[type(e)]
+            if isinstance(e, OneHot):
+                args = ("labels", "logits")
+            else:
+                args = tuple(self.operand(a) for a in e.args)
+            if isinstance(e, (AtLabel, ClassAt)):
+                args = (args[0], "labels")
+            elif isinstance(e, AddAtLabel):
+                args = (args[0], "labels", args[1], "logits")
+            return self._add(name, call, args, e, self.shape(e), inplace, extra)
+        if isinstance(e, Pow):
+            base = self.operand(e.base)
+            if e.exp == -1:
+                return self._add(name, "numpy.reciprocal", (base,), e, self.shape(e))
+            if e.exp == 2:
+                return self._add(name, "numpy.square", (base,), e, self.shape(e))
+            if e.exp == S.Half:
+                return self._add(name, "numpy.sqrt", (base,), e, self.shape(e))
+            return self._add(name, "numpy.power", (base, self.operand(e.exp)), e, self.shape(e))
+        if isinstance(e, Add):
+            return self._emit_add(e, name)
+        if isinstance(e, Mul):
+            return self._emit_mul(e, name)
+        raise LoweringError(f"no NumPy lowering for {e}")
+
+    def _emit_add(self, e: Expr, name: str) -> str:
+        terms = sorted(e.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+        acc = self.operand(terms[0])
+        value = terms[0]
+        for n, term in enumerate(terms[1:], 1):
+            target = name if n == len(terms) - 1 else str(next(self.fresh))
+            value = value + term
+            if term.could_extract_minus_sign():
+                acc = self._add(target, "numpy.subtract", (acc, self.operand(-term)), value,
+                                self.shape(value))
+            else:
+                acc = self._add(target, "numpy.add", (acc, self.operand(term)), value,
+                                self.shape(value))
+        return acc
+
+    def _emit_mul(self, e: Expr, name: str) -> str:
+        """A product as multiplications and divisions, the smallest operands first (scalars,
+        then rows, then whole arrays), so that as few operations as can be touch every class."""
+        coeff, rest = e.as_coeff_Mul()
+        items = []
+        for f in Mul.make_args(rest):
+            if isinstance(f, Pow) and f.exp.is_Number and f.exp < 0:
+                items.append(("numpy.divide", Pow(f.base, -f.exp)))
+            else:
+                items.append(("numpy.multiply", f))
+        negate = False
+        if coeff.is_negative:
+            coeff, negate = -coeff, True
+        if coeff != 1 or not items or items[0][0] == "numpy.divide" and negate:
+            items.append(("numpy.multiply", -coeff if negate else coeff))
+            negate = False
+        rank = {SCALAR: 0, ROW: 1, CLASS: 1, FULL: 2}
+        items.sort(key=lambda item: (rank[self.shape(item[1])], item[0] == "numpy.divide"))
+        first_call, first = items[0]
+        if first_call == "numpy.divide":
+            acc, value, items = "1", S.One, items
+        else:
+            acc, value, items = self.operand(first), first, items[1:]
+        steps = list(items)
+        if negate:  # on the smallest value that has it: a row rather than every class
+            full = [n for n, (_, f) in enumerate(steps) if self.shape(f) == FULL]
+            at = len(steps) if self.shape(value) == FULL or not full else full[0]
+            steps.insert(at, ("numpy.negative", None))
+        if not steps:
+            return self._add(name, "", (acc,), value, self.shape(value), inplace=False)
+        for n, (call, other) in enumerate(steps):
+            target = name if n == len(steps) - 1 else str(next(self.fresh))
+            if other is None:
+                value, args = -value, (acc,)
+            else:
+                value = value * other if call == "numpy.multiply" else value / other
+                args = (acc, self.operand(other))
+            acc = self._add(target, call, args, value, self.shape(value))
+        return acc
+
+    def _add(self, name, call, args, meaning, shape, inplace=True, extra=""):
+        self.shapes[name] = shape
+        meaning = meaning.xreplace(self.expansions)
+        self.expansions[Symbol(name)] = meaning
+        self.code.append(Instruction(name, call, tuple(args), shape, meaning, inplace, extra))
+        return name
+
+    def allocate(self, outputs: list[str]) -> None:
+        """Let each line write over an operand that no later line (nor the caller) reads."""
+        last_use: dict[str, int] = {}
+        for n, ins in enumerate(self.code):
+            for arg in ins.args:
+                last_use[arg] = n
+        for out in outputs:
+            last_use[out] = len(self.code)
+        owned: set[str] = set()
+        for n, ins in enumerate(self.code):
+            if ins.inplace and ins.call:
+                ins.out = next((arg for arg in ins.args if arg in owned and last_use[arg] == n
+                                and self.shapes[arg] == ins.shape), None)
+            if ins.call:  # a new array; an alias (no call) is not ours to overwrite
+                owned.add(ins.name)
+
+    def renumber(self) -> None:
+        """Number the temporaries t0, t1, ... in the order the lines create them."""
+        order = [ins.name for ins in self.code if re.fullmatch(r"t\d+", ins.name)]
+        new = {old: f"t{n}" for n, old in enumerate(order)}
+        for ins in self.code:
+            ins.name = new.get(ins.name, ins.name)
+            ins.args = tuple(new.get(a, a) for a in ins.args)
+            ins.out = new.get(ins.out, ins.out)
+
+    def lines(self) -> list[str]:
+        comment = CommentPrinter(self.math)
+        out = []
+        for ins in self.code:
+            args = ", ".join(ins.args + ((ins.extra,) if ins.extra else ()) +
+                             ((f"out={ins.out}",) if ins.out else ()))
+            code = f"{ins.call}({args})" if ins.call else args
+            meaning = ins.meaning
+            if ins.name in (PROBS.name, LOG_PROBS.name):  # the definition, not its name
+                meaning = meaning.func(*(_fold(arg, self.fold) for arg in meaning.args))
+            what = comment.doprint(_fold(meaning, self.fold))
+            out.append(f"{ins.name} = {code}  # {what}")
+        return out
+
+
+def _fold(expr: Expr, fold: dict[Expr, Expr]) -> Expr:
+    """``expr`` with the definitions of q and log q (and their entries at the labels) folded
+    back into the symbols, for comments that read like the formulas; a definition that is a
+    product is found among the factors of a larger product too."""
+    def visit(e):
+        if e in fold:
+            return fold[e]
+        if not e.args or isinstance(e, (Symbol, Number)):
+            return e
+        e = e.func(*map(visit, e.args))
+        if isinstance(e, Mul):
+            for key, symbol in fold.items():
+                if isinstance(key, Mul) and all(f in e.args for f in key.args):
+                    rest = list(e.args)
+                    for f in key.args:
+                        rest.remove(f)
+                    return Mul(symbol, *rest)
+        return e
+    return visit(expr)
+
+
+#: Symbols that only comments use: q and log q at the labels.
+PROBS_AT, LOG_PROBS_AT = Symbol("probs_c"), Symbol("log_probs_c")
+_MATH.update({PROBS_AT: "q_c", LOG_PROBS_AT: "log q_c"})
+
+
+@dataclass
+class Program:
+    """The lines computing some outputs, and the rewrites that made them."""
+
+    lines: list[str]
+    rewrites: set[str]
+
+
+def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
+          labels: bool, returns: tuple[str, ...] | None = None) -> Program:
+    """Source lines computing each named output from its indexed formula.
+
+    ``definitions`` say what ``probs`` and ``log_probs`` are (:func:`softmax_definitions`);
+    ``labels`` lowers for integer labels instead of target arrays; ``returns`` names the arrays
+    read after these lines (default: every output).
+    """
+    used: set[str] = set()
+    arrays = [_bottom_up(to_array(expr, values), REWRITES, used) for _, expr in outputs]
+    if labels:
+        arrays = [_at_labels(a, used) for a in arrays]
+    shapes = {v.name: SCALAR for v in values.scalars.values()}
+    shapes.update({v.name: CLASS for v in values.arrays.values()})
+    shapes.update({PROBS.name: FULL, LOG_PROBS.name: FULL})
+    fold = {v: key for key, v in definitions.items()}
+    lowering = Lowering(shapes, values.math(), fold)
+    if labels:
+        at = {sym: _push_labels(AtLabel(sym), lowering.shape, definitions) for sym in definitions}
+        fold.update({at[PROBS]: PROBS_AT, at[LOG_PROBS]: LOG_PROBS_AT})
+        arrays = [_push_labels(a, lowering.shape, definitions) for a in arrays]
+    # q and log q, where whole rows of them are needed, are computed under their own names
+    needed = [sym for sym in (LOG_PROBS, PROBS) if any(a.has(sym) for a in arrays)]
+    replacements, common = cse([definitions[sym] for sym in needed] + arrays,
+                               symbols=numbered_symbols("s"), optimizations=None)
+    lowering.pending = dict(replacements)
+    lowering.pending.update(zip(needed, common))
+    common = common[len(needed):]
+    names = []
+    for (name, _), value in zip(outputs, common):
+        names.append(lowering.define(name, value))
+    lowering.allocate(list(returns) if returns is not None else names)
+    lowering.renumber()
+    return Program(lowering.lines(), used)
