@@ -126,7 +126,19 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
 
 
 
-def numpy_module():
-    """The generated NumPy implementation, compiled in memory from the derived results."""
-    from .codegen import load_module
-    return load_module()
+def numpy_module(loss=None, *, assume: str = "probability", name: str | None = None,
+                 timeout: float = 60.0):
+    """A generated NumPy module, compiled in memory from checked derivations.
+
+    With no ``loss``, the catalogue's module (softmax, cross-entropy and its variants).  With a
+    loss (text, LaTeX or a SymPy expression, as for :func:`gradient`), a module of its own with
+    ``loss``, ``grad`` and ``loss_with_grad(logits, target, reduction="none", **values)``;
+    ``name`` names the module (a Python identifier).
+    """
+    if loss is None:
+        from .codegen import load_module
+        return load_module()
+    from . import lossmodule
+    lossmodule.module_name(name)  # refuse a bad name before deriving anything
+    d = gradient(loss, assume=assume, name=name, timeout=timeout)
+    return lossmodule.load(lossmodule.spec(d, name))

@@ -51,6 +51,11 @@ def write(directory: Path) -> list[Path]:
     """Write every artifact into ``directory`` (see :func:`make_folder`), each atomically."""
     files = artifacts()
     make_folder(directory)
+    return write_files(directory, files)
+
+
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write ``files`` (name -> text) into the folder ``directory``, each atomically."""
     written = []
     for name, text in files.items():
         try:

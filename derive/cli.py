@@ -132,15 +132,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="time limit of the derivation of --loss (default 60)")
 
     s = sub.add_parser("code", parents=[common], help="print the generated NumPy module",
-                       description="Print the NumPy module generated from the derived results.")
+                       description="Print the NumPy module generated from the derived results, "
+                       "or, with --loss, the module of your own loss.")
     s.add_argument("--output", type=Path, metavar="FILE",
                    help="write to FILE (through a temporary file) instead of stdout")
+    _loss_options(s, module=True)
     s = sub.add_parser("build", parents=[common], help="write every generated file to output/",
-                       description="Write the renderings and the generated module to a folder.")
+                       description="Write the renderings and the generated module to a folder; "
+                       "with --loss, NAME.py, NAME.tex and NAME.md of your own loss.")
     s.add_argument("--output", type=Path, default=Path("output"), metavar="DIR",
                    help="folder (default: output); created if missing, but not its parent")
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 listing the files that are missing or stale")
+    _loss_options(s, module=True)
     return p
 
 
@@ -154,14 +158,16 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _loss_options(s: argparse.ArgumentParser) -> None:
+def _loss_options(s: argparse.ArgumentParser, module: bool = False) -> None:
     s.add_argument("--loss", metavar="TEXT",
                    help="derive the gradient of your own loss, e.g. "
                    "'-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)' or the LaTeX derive prints")
     s.add_argument("--assume", choices=("any", "probability", "one-hot"), default=None,
                    help="what the target is, for --loss (default: probability, or one-hot when "
                    "the loss uses the class c)")
-    s.add_argument("--name", metavar="NAME", help="a title for --loss")
+    s.add_argument("--name", metavar="NAME",
+                   help="the module's name (and the files' stem), a Python identifier"
+                   if module else "a title for --loss")
     s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="time limit of the derivation of --loss (default 60)")
 
@@ -407,15 +413,35 @@ def _eval_own(args, logits, target) -> int:
     return 0
 
 
+def _without_loss(args) -> None:
+    """--name, --assume and --timeout only make sense with --loss."""
+    if args.loss is None and (args.name is not None or args.assume is not None):
+        raise _UsageError("--name and --assume go with --loss")
+
+
 def _code(args) -> int:
+    _without_loss(args)
     _writable(args.output)
+    if args.loss is not None:
+        _deliver(_own_source(args), args.output)
+        return 0
     _watch(None)
     from .codegen import source
     _deliver(source(), args.output)
     return 0
 
 
+def _own_source(args) -> str:
+    """The generated module of --loss, named by --name."""
+    from . import lossmodule
+    lossmodule.module_name(args.name)
+    return lossmodule.source(lossmodule.spec(_own_derivation(args), args.name))
+
+
 def _build(args) -> int:
+    _without_loss(args)
+    if args.loss is not None:
+        return _build_own(args)
     _watch(None)
     from . import build
     if args.check:
@@ -428,6 +454,28 @@ def _build(args) -> int:
         return 0
     created = build.make_folder(args.output, create=False)  # refuse a bad folder before checking
     written = build.write(args.output)
+    _print((f"created {args.output}\n" if created else "")
+           + "".join(f"wrote {path}\n" for path in written))
+    return 0
+
+
+def _build_own(args) -> int:
+    """NAME.py, NAME.tex and NAME.md of --loss in the folder --output."""
+    from . import build, lossmodule
+    from .render import render
+    name = lossmodule.module_name(args.name)
+    d = _own_derivation(args)
+    files = {f"{name}.py": lossmodule.source(lossmodule.spec(d, name)),
+             f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
+    if args.check:
+        stale = [args.output / f for f, text in files.items()
+                 if not (args.output / f).is_file()
+                 or (args.output / f).read_bytes() != text.encode("utf-8")]
+        _print("".join(f"stale: {path}\n" for path in stale) if stale else
+               f"{args.output}: up to date\n")
+        return 1 if stale else 0
+    created = build.make_folder(args.output)
+    written = build.write_files(args.output, files)
     _print((f"created {args.output}\n" if created else "")
            + "".join(f"wrote {path}\n" for path in written))
     return 0

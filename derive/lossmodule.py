@@ -20,7 +20,7 @@ from sympy import Derivative, Expr, IndexedBase, Symbol
 from . import __version__
 from .errors import DeriveError
 from .lowering import LOG_PROBS, PROBS, REWRITES, Values, lower, softmax_definitions, value_name
-from .model import c, k, own_symbols, q, w, z
+from .model import PARAMETERS, c, k, own_symbols, q, w
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -65,6 +65,7 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
         grad_step = max(n for n, s in enumerate(steps, 1) if not s.aside and not s.facts
                         and isinstance(s.lhs, Derivative) and not s.expr.has(Derivative))
     scalars, arrays = own_symbols(steps[0].expr)
+    scalars = sorted({*scalars, *(p for p in PARAMETERS if steps[0].expr.has(p))}, key=str)
     if steps[0].expr.has(w):
         arrays = sorted({*arrays, w}, key=str)
     for s in (*scalars, *arrays):
@@ -183,6 +184,7 @@ _LABEL_REWRITES = {
                       "the label, without a one-hot array (logsumexp, step 9)",
     "one-hot-entry": "y_k = δ_kc: the terms with y_k are added at each row's label only",
     "one-hot-rows": "y_k = δ_kc as the one-hot rows of the labels, where y enters a function",
+    "sum-of-constant": "Σ_{i=1}^K x = K x for an x that is the same for every class",
 }
 
 

@@ -681,9 +681,12 @@ class Lowering:
                 last_use[arg] = n
         for out in outputs:
             last_use[out] = len(self.code)
+        for ins in reversed(self.code):  # a name for another array keeps that array alive
+            if not ins.call and ins.name in last_use:
+                last_use[ins.args[0]] = max(last_use.get(ins.args[0], 0), last_use[ins.name])
         owned: set[str] = set()
         for n, ins in enumerate(self.code):
-            if ins.inplace and ins.call:
+            if ins.inplace and ins.call and ins.shape != SCALAR:  # not a NumPy scalar
                 ins.out = next((arg for arg in ins.args if arg in owned and last_use[arg] == n
                                 and self.shapes[arg] == ins.shape), None)
             if ins.call:  # a new array; an alias (no call) is not ours to overwrite
@@ -768,6 +771,11 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         at = {sym: _push_labels(AtLabel(sym), lowering.shape, definitions) for sym in definitions}
         fold.update({at[PROBS]: PROBS_AT, at[LOG_PROBS]: LOG_PROBS_AT})
         arrays = [_push_labels(a, lowering.shape, definitions) for a in arrays]
+    def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
+        used.add("sum-of-constant")
+        return CLASSES * e.args[0]
+    arrays = [a.replace(lambda e: isinstance(e, ClassSum) and not lowering.shape(e.args[0]).classes,
+                        constant_sum) for a in arrays]
     # q and log q, where whole rows of them are needed, are computed under their own names
     needed = [sym for sym in (LOG_PROBS, PROBS) if any(a.has(sym) for a in arrays)]
     replacements, common = cse([definitions[sym] for sym in needed] + arrays,
