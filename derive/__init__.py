@@ -126,19 +126,24 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
 
 
 
-def numpy_module(loss=None, *, assume: str = "probability", name: str | None = None,
+def numpy_module(loss=None, *, assume: str | None = None, name: str | None = None,
                  timeout: float = 60.0):
     """A generated NumPy module, compiled in memory from checked derivations.
 
     With no ``loss``, the catalogue's module (softmax, cross-entropy and its variants).  With a
     loss (text, LaTeX or a SymPy expression, as for :func:`gradient`), a module of its own with
     ``loss``, ``grad`` and ``loss_with_grad(logits, target, reduction="none", **values)``;
-    ``name`` names the module (a Python identifier).
+    ``assume`` is as for :func:`gradient` (default: ``"probability"``, or ``"one-hot"`` for a
+    loss of the label c); ``name`` names the module (a Python identifier).
     """
     if loss is None:
         from .codegen import load_module
         return load_module()
     from . import lossmodule
     lossmodule.module_name(name)  # refuse a bad name before deriving anything
-    d = gradient(loss, assume=assume, name=name, timeout=timeout)
+    expr = parse(loss) if isinstance(loss, str) else loss
+    if assume is None:
+        from .model import c
+        assume = "one-hot" if expr.has(c) else "probability"
+    d = gradient(expr, assume=assume, name=name, timeout=timeout)
     return lossmodule.load(lossmodule.spec(d, name))

@@ -207,13 +207,23 @@ def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
 @dataclass(frozen=True)
 class Rewrite:
     """A named rewrite of array formulas: ``apply`` gives the new node, or None where it does
-    not match.  ``source`` is the derivation and step that proves it an identity of the model
-    (None for an identity of the reals, tested in ``tests/test_lowering.py``)."""
+    not match.  ``source`` names a derivation and the rule of its step that proves the rewrite
+    an identity of the model (None for an identity of the reals, tested in
+    ``tests/test_lowering.py``)."""
 
     name: str
     why: str
-    apply: Callable[[Expr], Expr | None]
-    source: tuple[str, int] | None = None
+    apply: Callable[[Expr], Expr | None] | None
+    source: tuple[str, str] | None = None
+
+    def step(self) -> tuple[str, int] | None:
+        """The derivation and the number of its step that proves this rewrite, checked."""
+        if self.source is None:
+            return None
+        from . import derivation
+        name, rule = self.source
+        d = derivation(name)
+        return name, next(n for n, s in enumerate(d.steps, 1) if rule in s.rules)
 
 
 def _is_one_minus(e: Expr, what: Callable[[Expr], bool]):
@@ -301,13 +311,13 @@ def _xlogy(e):
 REWRITES = (
     Rewrite("log-softmax", "log q_k = z_k - a - log Σ_j e^{z_j - a} with a = max_j z_j: no "
             "exponent is positive, and log q is exact where q underflows",
-            _log_of_probs, ("shift-invariance", 4)),
+            _log_of_probs, ("shift-invariance", "log-quotient")),
     Rewrite("fold-softmax", "e^{u_k} / Σ_j e^{u_j} is the softmax of u, computed max-shifted",
-            _softmax_fold, ("shift-invariance", 2)),
+            _softmax_fold, ("shift-invariance", "shift-softmax")),
     Rewrite("log-of-softmax", "log(e^{u_k} / Σ_j e^{u_j}) = u_k - log Σ_j e^{u_j}",
-            _log_of_softmax, ("shift-invariance", 4)),
+            _log_of_softmax, ("shift-invariance", "log-quotient")),
     Rewrite("logsumexp", "log Σ_j e^{u_j} = m + log Σ_j e^{u_j - m} with m = max_j u_j: "
-            "nothing overflows", _logsumexp, ("shift-invariance", 4)),
+            "nothing overflows", _logsumexp, ("shift-invariance", "log-quotient")),
     Rewrite("one-minus-softmax", "1 - q_k = -expm1(log q_k): exact as q_k → 1",
             _one_minus_probs),
     Rewrite("log-one-minus-softmax", "log(1 - q_k) from log q_k without cancellation",
@@ -315,10 +325,24 @@ REWRITES = (
     Rewrite("power-times-log", "(1 - q)^p log q = (1 - q)^{p+1} · log q / (1 - q), whose last "
             "factor tends to -1 as q → 1: no 0 · ∞ for p < 0", _power_times_log),
     Rewrite("log-sigmoid", "log σ(u) = -log(1 + e^{-u}), computed as -softplus(-u)",
-            _log_sigmoid, ("log-sigmoid", 2)),
+            _log_sigmoid, ("log-sigmoid", "log-quotient")),
     Rewrite("sigmoid-complement", "1 - σ(u) = σ(-u): exact where σ(u) → 1",
-            _sigmoid_complement, ("log-sigmoid", 5)),
+            _sigmoid_complement, ("log-sigmoid", "multiply-through")),
     Rewrite("xlogy", "y log y with 0 log 0 = 0", _xlogy),
+)
+
+#: The rewrites for integer labels (applied by :func:`lower` with ``labels``), and the one for
+#: a sum of a constant.
+LABEL_REWRITES = (
+    Rewrite("one-hot-select", "Σ_i y_i f_i = f_c and Σ_i y_i = 1 for a one-hot target at the "
+            "label c: the entry at the label, without a one-hot array", None,
+            ("class-weights", "one-hot-select")),
+    Rewrite("one-hot-entry", "y_k = δ_kc: the terms with y_k are added at each row's label "
+            "only", None, ("class-weights", "one-hot-entry")),
+    Rewrite("one-hot-rows", "y_k = δ_kc as the one-hot rows of the labels, where y enters a "
+            "function", None, ("class-weights", "one-hot-entry")),
+    Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same for every class",
+            None),
 )
 
 

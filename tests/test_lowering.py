@@ -1,0 +1,177 @@
+"""The general lowering: array formulas, named stability rewrites, and generated modules of
+users' own losses through the API and the CLI."""
+import math
+
+import numpy as np
+import pytest
+
+import derive
+from derive import lossmodule, lowering
+from derive.cli import main
+
+FOCAL = "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"
+
+
+@pytest.fixture(scope="module")
+def focal_spec():
+    return lossmodule.spec(derive.gradient(FOCAL), "focal")
+
+
+def helpers(*names):
+    """The generated module's helper functions, compiled on their own."""
+    space = {"numpy": np}
+    for name in names:
+        exec(compile(lossmodule._HELPERS[name], name, "exec"), space)
+    return space
+
+
+@pytest.mark.parametrize("rewrite", [rw for rw in (*lowering.REWRITES, *lowering.LABEL_REWRITES)
+                                     if rw.source], ids=lambda rw: rw.name)
+def test_a_rewrite_of_the_model_cites_a_checked_step_made_by_its_rule(rewrite):
+    name, number = rewrite.step()
+    step = derive.derivation(name).steps[number - 1]
+    assert rewrite.source[1] in step.rules
+
+
+def test_rewrites_have_distinct_names_and_reasons():
+    names = [rw.name for rw in (*lowering.REWRITES, *lowering.LABEL_REWRITES)]
+    assert len(names) == len(set(names))
+    assert all(rw.why for rw in (*lowering.REWRITES, *lowering.LABEL_REWRITES))
+
+
+def test_one_minus_exp_is_exact_where_one_minus_q_is_not():
+    h = helpers("_one_minus_exp")
+    log_q = np.array([-1e-20, -1e-10, -0.5, -30.0])
+    expected = [-math.expm1(v) for v in log_q]
+    np.testing.assert_allclose(h["_one_minus_exp"](log_q), expected, rtol=1e-15)
+    assert 1 - np.exp(log_q[0]) == 0  # what plain subtraction gives
+
+
+def test_log_ratio_has_its_limit_at_zero():
+    h = helpers("_log_ratio")
+    l = np.array([0.0, -1e-12, -0.3, -700.0])
+    expected = [-1.0, -1.0, -0.3 / -math.expm1(-0.3), -700.0]
+    np.testing.assert_allclose(h["_log_ratio"](l), expected, rtol=1e-11)
+
+
+def test_log_one_minus_exp_on_both_sides_of_log_2():
+    h = helpers("_log_one_minus_exp")
+    l = np.array([-1e-30, -0.1, -0.7, -5.0, -50.0])
+    expected = [math.log(-math.expm1(v)) if v > -math.log(2) else math.log1p(-math.exp(v))
+                for v in l]
+    np.testing.assert_allclose(h["_log_one_minus_exp"](l), expected, rtol=1e-14)
+    assert np.isfinite(h["_log_one_minus_exp"](l)).all()
+
+
+def test_sigmoid_softplus_logsumexp_and_xlogy_do_not_overflow():
+    h = helpers("_sigmoid", "_softplus", "_logsumexp", "_xlogy")
+    u = np.array([-1000.0, -1.0, 0.0, 2.0, 1000.0])
+    np.testing.assert_allclose(h["_sigmoid"](u), [0.0, 1 / (1 + math.e), 0.5,
+                                                   1 / (1 + math.exp(-2)), 1.0], atol=1e-300)
+    np.testing.assert_allclose(h["_softplus"](u), [0.0, math.log1p(math.exp(-1)), math.log(2),
+                                                    math.log1p(math.exp(2)), 1000.0])
+    big = np.array([[1000.0, 1000.0]])
+    np.testing.assert_allclose(h["_logsumexp"](big), [[1000 + math.log(2)]])
+    assert h["_xlogy"](np.array([0.0, 0.5]), np.array([0.0, 0.5])).tolist() == \
+        [0.0, 0.5 * math.log(0.5)]
+
+
+def test_the_focal_gradient_uses_the_stability_rewrites(focal_spec):
+    text = lossmodule.source(focal_spec)
+    for name in ("log-softmax", "one-minus-softmax", "power-times-log", "one-hot-select",
+                 "one-hot-entry"):
+        assert f"  {name}: " in text
+    assert "_one_minus_exp(" in text and "_log_ratio(" in text
+    assert "numpy.subtract(1, probs" not in text
+
+
+def test_without_its_rewrites_the_focal_gradient_is_nan_where_q_is_one(focal_spec, monkeypatch):
+    z = np.array([[0.0, -800.0, -900.0], [40.0, 0.0, -3.0]])
+    labels = np.array([0, 0])
+    stable = lossmodule.load(focal_spec).grad(z, labels, gamma=0.5)
+    assert np.isfinite(stable).all()
+    monkeypatch.setattr(lowering, "REWRITES", ())
+    naive = lossmodule.load(focal_spec).grad(z, labels, gamma=0.5)
+    assert not np.isfinite(naive).all()
+
+
+def test_the_source_is_deterministic_and_every_line_says_what_it_computes(focal_spec):
+    first, second = lossmodule.source(focal_spec), lossmodule.source(focal_spec)
+    assert first == second
+    body = [line.strip() for line in first.splitlines() if line.startswith(" " * 12 + "t")
+            or line.startswith(" " * 12 + "grad =") or line.startswith(" " * 12 + "loss =")]
+    assert body and all("  # " in line for line in body)
+    assert all(line.split(" = ", 1)[1].count("numpy.") <= 1 for line in body)
+
+
+def test_the_header_cites_the_derivation_steps(focal_spec):
+    text = lossmodule.source(focal_spec)
+    assert f"grad       your-loss, step {focal_spec.grad_step}:" in text
+    step = focal_spec.derivation.steps[focal_spec.grad_step - 1]
+    assert step.expr == focal_spec.grad and not step.facts
+
+
+def test_a_formula_with_two_free_indices_cannot_be_lowered():
+    from derive.model import k, l, q
+    with pytest.raises(lowering.LoweringError):
+        lowering.to_array(q[k] * q[l], lowering.Values())
+
+
+def test_numpy_module_of_a_loss_and_of_the_catalogue():
+    m = derive.numpy_module("-log(q[c])", name="ce")
+    z = np.array([[1.0, 2.0, 0.5]])
+    loss, grad = m.loss_with_grad(z, np.array([1]))
+    expected = -np.log(np.exp(2) / np.exp(z).sum())
+    np.testing.assert_allclose(loss, [expected])
+    assert hasattr(derive.numpy_module(), "cross_entropy_with_grad")
+    with pytest.raises(ValueError, match="label c"):
+        m.loss(z, np.array([[0.0, 1.0, 0.0]]))
+
+
+@pytest.mark.parametrize("name", ["class", "1abc", "two words", "x" * 65])
+def test_a_module_name_must_be_an_identifier(name):
+    with pytest.raises(derive.DeriveError, match="module name"):
+        derive.numpy_module("-log(q[c])", name=name)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_derive_code_prints_a_module_that_compiles(capsys):
+    code, out, err = run(capsys, "-q", "code", "--loss", FOCAL, "--name", "focal")
+    assert code == 0 and err == ""
+    space = {}
+    exec(compile(out, "focal.py", "exec"), space)
+    loss = space["loss"](np.array([[0.0, 1.0]]), np.array([1]), gamma=2.0)
+    q = 1 / (1 + math.exp(-1))
+    np.testing.assert_allclose(loss, [-(1 - q) ** 2 * math.log(q)])
+
+
+def test_derive_build_writes_the_module_and_its_derivation(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, _ = run(capsys, "-q", "build", "--loss", FOCAL, "--name", "focal",
+                       "--output", str(out_dir))
+    assert code == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["focal.md", "focal.py", "focal.tex"]
+    assert r"\begin{align*}" in (out_dir / "focal.tex").read_text()
+    code, out, _ = run(capsys, "-q", "build", "--loss", FOCAL, "--name", "focal",
+                       "--output", str(out_dir), "--check")
+    assert code == 0 and "up to date" in out
+    (out_dir / "focal.py").write_text("stale\n")
+    code, out, _ = run(capsys, "-q", "build", "--loss", FOCAL, "--name", "focal",
+                       "--output", str(out_dir), "--check")
+    assert code == 1 and "focal.py" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["code", "--loss", "-log(q[c])", "--name", "bad name"], "module name"),
+    (["code", "--name", "x"], "go with --loss"),
+    (["build", "--assume", "any"], "go with --loss"),
+])
+def test_bad_module_options_get_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "-q", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
