@@ -90,9 +90,9 @@ def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
 
 _FUNCTIONS = {  # public function -> (outputs computed, what it returns)
     "loss": (("loss",), "_reduce(_rows(loss, logits), reduction, out_dtype)"),
-    "grad": (("grad",), "_scale(_full(grad, logits), reduction, out_dtype)"),
+    "grad": (("grad",), "_scale(_full(grad, logits), reduction, out_dtype, logits)"),
     "loss_with_grad": (("loss", "grad"), "(_reduce(_rows(loss, logits), reduction, out_dtype), "
-                       "_scale(_full(grad, logits), reduction, out_dtype))"),
+                       "_scale(_full(grad, logits), reduction, out_dtype, logits))"),
 }
 _DOCS = {
     "loss": "The loss of each row of ``logits`` against ``target``.",
@@ -328,9 +328,11 @@ def _reduce(loss, reduction, out_dtype):
     return out_dtype.type(value)
 
 
-def _scale(grad, reduction, out_dtype):
+def _scale(grad, reduction, out_dtype, logits):
     if reduction == "mean" and grad.size:
-        grad = grad / (grad.size // grad.shape[-1])
+        if numpy.may_share_memory(grad, logits):  # the caller's logits: not ours to change
+            grad = grad.copy()
+        grad /= grad.size // grad.shape[-1]
     return grad.astype(out_dtype, copy=False)
 '''
 

@@ -697,8 +697,9 @@ class Lowering:
         self.code.append(Instruction(name, call, tuple(args), shape, meaning, inplace, extra))
         return name
 
-    def allocate(self, outputs: list[str]) -> None:
-        """Let each line write over an operand that no later line (nor the caller) reads."""
+    def allocate(self, outputs: list[str], owned: tuple[str, ...] = ("shifted",)) -> None:
+        """Let each line write over an operand that no later line (nor the caller) reads: one
+        of the arrays the lines make, or one of ``owned``, which the caller made for them."""
         last_use: dict[str, int] = {}
         for n, ins in enumerate(self.code):
             for arg in ins.args:
@@ -708,7 +709,7 @@ class Lowering:
         for ins in reversed(self.code):  # a name for another array keeps that array alive
             if not ins.call and ins.name in last_use:
                 last_use[ins.args[0]] = max(last_use.get(ins.args[0], 0), last_use[ins.name])
-        owned: set[str] = set()
+        owned = set(owned)
         for n, ins in enumerate(self.code):
             if ins.inplace and ins.call and ins.shape != SCALAR:  # not a NumPy scalar
                 ins.out = next((arg for arg in ins.args if arg in owned and last_use[arg] == n
@@ -800,6 +801,9 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         return CLASSES * e.args[0]
     arrays = [a.replace(lambda e: isinstance(e, ClassSum) and not lowering.shape(e.args[0]).classes,
                         constant_sum) for a in arrays]
+    if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
+        # multiply it are then combined before the one product over every class
+        arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]
     # q and log q, where whole rows of them are needed, are computed under their own names
     needed = [sym for sym in (LOG_PROBS, PROBS) if any(a.has(sym) for a in arrays)]
     replacements, common = cse([definitions[sym] for sym in needed] + arrays,
