@@ -365,6 +365,15 @@ def _add_at_label(values, labels, row, logits, out=None):
     numpy.put_along_axis(out, labels, at + row, axis=-1)
     return out
 ''',
+    "_set_at_label": '''
+
+def _set_at_label(values, labels, row, logits, out=None):
+    """values with each row's entry at its label replaced by row."""
+    if out is None:
+        out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
+    numpy.put_along_axis(out, labels, row, axis=-1)
+    return out
+''',
     "_logsumexp": '''
 
 def _logsumexp(u):

@@ -25,7 +25,7 @@ from typing import Callable
 
 from sympy import (Add, Dummy, Expr, Function, Indexed, IndexedBase, Integer, KroneckerDelta,
                    Mul, Number, Pow, S, Sum, Symbol, UnevaluatedExpr, collect, cse, exp,
-                   expand_mul, factor_terms, log, numbered_symbols)
+                   expand_mul, factor, factor_terms, log, numbered_symbols)
 from sympy.printing.numpy import NumPyPrinter
 
 from .errors import DeriveError
@@ -61,6 +61,10 @@ class OneHot(ArrayOp):
 
 class AddAtLabel(ArrayOp):
     """``x + y ⊙ r`` for a one-hot target y: ``r`` (one value a row) added at each label."""
+
+
+class SetAtLabel(ArrayOp):
+    """``x`` with each row's entry at its label replaced by ``r`` (one value a row)."""
 
 
 class LogSumExp(ArrayOp):
@@ -236,7 +240,11 @@ def _is_one_minus(e: Expr, what: Callable[[Expr], bool]):
 
 
 def _log_of_probs(e):
-    return LOG_PROBS if isinstance(e, log) and e.args[0] == PROBS else None
+    if isinstance(e, log) and e.args[0] == PROBS:
+        return LOG_PROBS
+    if isinstance(e, log) and e.args[0] == AtLabel(PROBS):
+        return AtLabel(LOG_PROBS)
+    return None
 
 
 def _softmax_fold(e):
@@ -267,8 +275,13 @@ def _logsumexp(e):
 
 
 def _one_minus_probs(e):
-    x = _is_one_minus(e, lambda x: x == PROBS)
-    return OneMinusExp(LOG_PROBS) if x is not None else None
+    x = _is_one_minus(e, lambda x: x in (PROBS, AtLabel(PROBS)))
+    if x is not None:
+        return OneMinusExp(LOG_PROBS if x == PROBS else AtLabel(LOG_PROBS))
+    x = _is_one_minus(-e, lambda x: x in (PROBS, AtLabel(PROBS)))  # q - 1 = -(1 - q)
+    if x is not None:
+        return -OneMinusExp(LOG_PROBS if x == PROBS else AtLabel(LOG_PROBS))
+    return None
 
 
 def _log_one_minus_exp(e):
@@ -379,7 +392,7 @@ def _linear_in_target(e: Expr) -> tuple[Expr, Expr] | None:
     return parts.get(S.One, S.Zero), parts.get(TARGET, S.Zero)
 
 
-def _at_labels(expr: Expr, used: set[str]) -> Expr:
+def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
     """``expr`` for a one-hot target at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1, and
     a_k + y_k b_k adds b_c at each label; a target left inside a function is the one-hot rows."""
     def visit(e):
@@ -411,8 +424,34 @@ def _at_labels(expr: Expr, used: set[str]) -> Expr:
         if split is not None and split[1] != 0:
             used.add("one-hot-entry")
             a, b = split
-            return AddAtLabel(factor_terms(a), AtLabel(b))
+            a = factor_terms(visit(a))
+            # the entry at the label, a_c + b_c, as one formula: (q_c - 1) r becomes
+            # -(1 - q_c) r, which the rewrites then compute without cancellation
+            at = _push_labels(AtLabel(a), _class_axis(arrays), {})
+            entry = at + _push_labels(AtLabel(b), _class_axis(arrays), {})
+            try:  # (q_c - 1) r as a factor, where it is one
+                entry = factor(entry, AtLabel(PROBS))
+            except Exception:  # noqa: BLE001 - factor fails on some non-polynomial terms
+                entry = factor_terms(entry)
+            return SetAtLabel(a, _bottom_up(entry, REWRITES, used))
     return visit(expr)
+
+
+def _class_axis(arrays: set[Symbol]) -> Callable[[Expr], Shape]:
+    """The shape of an array formula before q and log q are written out; ``arrays`` are the
+    per-class arrays."""
+    def shape(e):
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp)):
+            return ROW
+        if e in (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS) or isinstance(e, (OneHot, Softmax)):
+            return FULL
+        if isinstance(e, Symbol):
+            return CLASS if e in arrays else SCALAR
+        out = SCALAR
+        for arg in e.args:
+            out = out | shape(arg)
+        return out
+    return shape
 
 
 def _push_labels(expr: Expr, shape: Callable[[Expr], Shape],
@@ -425,10 +464,12 @@ def _push_labels(expr: Expr, shape: Callable[[Expr], Shape],
             return down(definitions[e])
         if not shape(e).classes:
             return e
-        if e in (LOGITS, TARGET, SHIFTED):
+        if e in (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS):
             return AtLabel(e)
         if isinstance(e, Symbol):  # a per-class array
             return ClassAt(e)
+        if isinstance(e, Softmax):  # not element-wise: its entries at the labels
+            return AtLabel(e)
         if isinstance(e, (ClassSum, AtLabel, ClassAt)):
             return e
         if isinstance(e, OneHot):
@@ -483,6 +524,7 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     ClassAt: ("_class_at", "", False),
     OneHot: ("_one_hot", "", False),
     AddAtLabel: ("_add_at_label", "", True),
+    SetAtLabel: ("_set_at_label", "", True),
     LogSumExp: ("_logsumexp", "", False),
     Softmax: ("_softmax", "", False),
     SoftPlus: ("_softplus", "", True),
@@ -496,7 +538,9 @@ CALLS: dict[type, tuple[str, str, bool]] = {
 
 class _CodePrinter(NumPyPrinter):
     def _print_Symbol(self, expr):
-        return "logits.shape[-1]" if expr == CLASSES else expr.name
+        # K as a number of the logits' dtype: 1/K is then not an integer division, and float32
+        # stays float32
+        return "logits.dtype.type(logits.shape[-1])" if expr == CLASSES else expr.name
 
 
 class CommentPrinter(TextPrinter):
@@ -519,6 +563,9 @@ class CommentPrinter(TextPrinter):
 
     def _print_OneHot(self, expr):
         return "y (one-hot)"
+
+    def _print_SetAtLabel(self, expr):
+        return "%s, and %s at the label" % (self._print(expr.args[0]), self._print(expr.args[1]))
 
     def _print_AddAtLabel(self, expr):
         return "%s + y·%s" % (self._print(expr.args[0]), self._factor(expr.args[1]))
@@ -617,7 +664,7 @@ class Lowering:
                 args = tuple(self.operand(a) for a in e.args)
             if isinstance(e, (AtLabel, ClassAt)):
                 args = (args[0], "labels")
-            elif isinstance(e, AddAtLabel):
+            elif isinstance(e, (AddAtLabel, SetAtLabel)):
                 args = (args[0], "labels", args[1], "logits")
             return self._add(name, call, args, e, self.shape(e), inplace, extra)
         if isinstance(e, Pow):
@@ -786,7 +833,7 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     used: set[str] = set()
     arrays = [_bottom_up(to_array(expr, values), REWRITES, used) for _, expr in outputs]
     if labels:
-        arrays = [_at_labels(a, used) for a in arrays]
+        arrays = [_at_labels(a, used, set(values.arrays.values())) for a in arrays]
     shapes = {v.name: SCALAR for v in values.scalars.values()}
     shapes.update({v.name: CLASS for v in values.arrays.values()})
     shapes.update({PROBS.name: FULL, LOG_PROBS.name: FULL})
