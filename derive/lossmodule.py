@@ -355,16 +355,6 @@ def _one_hot(labels, logits):
     """The one-hot rows of the labels."""
     return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
 ''',
-    "_add_at_label": '''
-
-def _add_at_label(values, labels, row, logits, out=None):
-    """values + y·row for the one-hot target y of the labels: row is added at each label."""
-    if out is None:
-        out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
-    at = numpy.take_along_axis(out, labels, axis=-1)
-    numpy.put_along_axis(out, labels, at + row, axis=-1)
-    return out
-''',
     "_set_at_label": '''
 
 def _set_at_label(values, labels, row, logits, out=None):

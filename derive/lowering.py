@@ -59,10 +59,6 @@ class OneHot(ArrayOp):
     """The one-hot rows of the labels, where a formula needs whole rows of the target."""
 
 
-class AddAtLabel(ArrayOp):
-    """``x + y ⊙ r`` for a one-hot target y: ``r`` (one value a row) added at each label."""
-
-
 class SetAtLabel(ArrayOp):
     """``x`` with each row's entry at its label replaced by ``r`` (one value a row)."""
 
@@ -523,7 +519,6 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     AtLabel: ("_take", "", False),
     ClassAt: ("_class_at", "", False),
     OneHot: ("_one_hot", "", False),
-    AddAtLabel: ("_add_at_label", "", True),
     SetAtLabel: ("_set_at_label", "", True),
     LogSumExp: ("_logsumexp", "", False),
     Softmax: ("_softmax", "", False),
@@ -566,9 +561,6 @@ class CommentPrinter(TextPrinter):
 
     def _print_SetAtLabel(self, expr):
         return "%s, and %s at the label" % (self._print(expr.args[0]), self._print(expr.args[1]))
-
-    def _print_AddAtLabel(self, expr):
-        return "%s + y·%s" % (self._print(expr.args[0]), self._factor(expr.args[1]))
 
     def _print_LogSumExp(self, expr):
         return "log Σ_j e^%s" % self._factor(expr.args[0])
@@ -664,7 +656,7 @@ class Lowering:
                 args = tuple(self.operand(a) for a in e.args)
             if isinstance(e, (AtLabel, ClassAt)):
                 args = (args[0], "labels")
-            elif isinstance(e, (AddAtLabel, SetAtLabel)):
+            elif isinstance(e, SetAtLabel):
                 args = (args[0], "labels", args[1], "logits")
             return self._add(name, call, args, e, self.shape(e), inplace, extra)
         if isinstance(e, Pow):
