@@ -364,6 +364,21 @@ def _set_at_label(values, labels, row, logits, out=None):
     numpy.put_along_axis(out, labels, row, axis=-1)
     return out
 ''',
+    "_log_sum_shifted": '''
+
+def _log_sum_shifted(total, exps, out=None):
+    """log Σ_j e^(s_j) for the shifted logits s (max 0), given the sum and the exponentials:
+    where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
+    lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
+    that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
+    out = numpy.log(total, out=out)
+    near = total[..., 0] < 1.0625
+    if near.any():
+        e = exps[near]
+        others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)
+        out[near, 0] = numpy.log1p(others)
+    return out
+''',
     "_logsumexp": '''
 
 def _logsumexp(u):

@@ -67,6 +67,12 @@ class LogSumExp(ArrayOp):
     """log Σ_j e^{u_j}, computed as m + log Σ_j e^{u_j - m} with m = max_j u_j."""
 
 
+class LogSumShifted(ArrayOp):
+    """log Σ_j e^{s_j} of the shifted logits s = z - max_j z_j, from Σ_j e^{s_j} and e^{s}:
+    where the largest term (1) dominates, log1p of the sum of the others, which log(1 + tiny)
+    would round away."""
+
+
 class Softmax(ArrayOp):
     """e^{u_k} / Σ_j e^{u_j}, computed from the max-shifted exponentials."""
 
@@ -352,7 +358,19 @@ LABEL_REWRITES = (
             "function", None, ("class-weights", "one-hot-entry")),
     Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same for every class",
             None),
+    Rewrite("log1p-logsumexp", "log Σ_j e^{z_j - a} = log1p(Σ_{j below the max} e^{z_j - a}) "
+            "with a = max_j z_j: exact where the largest logit dominates, so that 1 - q there "
+            "keeps its digits", None),
 )
+
+
+def _exact_log_sum(expr: Expr, used: set[str]) -> Expr:
+    """``expr`` with log Σ_j e^{z_j - a} computed by :class:`LogSumShifted`."""
+    total = ClassSum(exp(SHIFTED))
+    new = expr.xreplace({log(total): LogSumShifted(total, exp(SHIFTED))})
+    if new != expr:
+        used.add("log1p-logsumexp")
+    return new
 
 
 def _bottom_up(expr: Expr, rewrites, used: set[str]) -> Expr:
@@ -521,6 +539,7 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     OneHot: ("_one_hot", "", False),
     SetAtLabel: ("_set_at_label", "", True),
     LogSumExp: ("_logsumexp", "", False),
+    LogSumShifted: ("_log_sum_shifted", "", True),
     Softmax: ("_softmax", "", False),
     SoftPlus: ("_softplus", "", True),
     Sigmoid: ("_sigmoid", "", True),
@@ -561,6 +580,9 @@ class CommentPrinter(TextPrinter):
 
     def _print_SetAtLabel(self, expr):
         return "%s, and %s at the label" % (self._print(expr.args[0]), self._print(expr.args[1]))
+
+    def _print_LogSumShifted(self, expr):
+        return self._print(log(expr.args[0]))
 
     def _print_LogSumExp(self, expr):
         return "log Σ_j e^%s" % self._factor(expr.args[0])
@@ -615,7 +637,7 @@ class Lowering:
     def shape(self, e: Expr) -> Shape:
         if isinstance(e, Symbol):
             return self.shapes.get(self.names.get(e, e.name), SCALAR)
-        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp)):
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted)):
             return ROW
         if isinstance(e, OneHot):
             return FULL
@@ -824,6 +846,8 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     """
     used: set[str] = set()
     arrays = [_bottom_up(to_array(expr, values), REWRITES, used) for _, expr in outputs]
+    arrays = [_exact_log_sum(a, used) for a in arrays]
+    definitions = {sym: _exact_log_sum(d, set()) for sym, d in definitions.items()}
     if labels:
         arrays = [_at_labels(a, used, set(values.arrays.values())) for a in arrays]
     shapes = {v.name: SCALAR for v in values.scalars.values()}
