@@ -112,6 +112,8 @@ def source(s: LossSpec) -> str:
     for base in s.arrays:
         values.array(base)
     rewrites: set[str] = set()
+    called: set[str] = set()
+    reads: set[str] = set()
     bodies = {}
     for function, (outputs, _) in _FUNCTIONS.items():
         formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
@@ -119,11 +121,13 @@ def source(s: LossSpec) -> str:
         for labels in ((True,) if s.labels_only else (True, False)):
             program = lower(formulas, values, definitions, labels=labels)
             rewrites |= program.rewrites
+            called |= program.calls
+            reads |= program.reads
             cases.append(program.lines)
         bodies[function] = cases
-    used_lines = "\n".join(line for cases in bodies.values() for case in cases for line in case)
-    helpers = [h for h in _HELPERS if re.search(rf"\b{h}\(", used_lines)]
-    needs_shift = "shifted" in used_lines or "shift" in used_lines
+    called |= {n for h in called for n in _HELPER_NEEDS.get(h, ())}
+    helpers = [h for h in _HELPERS if h in called]
+    needs_shift = bool({"shift", "shifted"} & reads)
 
     symbol = s.derivation.steps[0].lhs
     cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
@@ -336,6 +340,9 @@ def _scale(grad, reduction, out_dtype, logits):
     return grad.astype(out_dtype, copy=False)
 '''
 
+#: Helpers that call other helpers.
+_HELPER_NEEDS = {"_logsumexp": ("_log_sum_shifted",)}
+
 _HELPERS = {
     "_take": '''
 
@@ -382,10 +389,12 @@ def _log_sum_shifted(total, exps, out=None):
     "_logsumexp": '''
 
 def _logsumexp(u):
-    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows."""
+    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows (and
+    where the largest term dominates, the log is log1p of the others: see _log_sum_shifted)."""
     m = numpy.max(u, axis=-1, keepdims=True)
     m = numpy.where(numpy.isfinite(m), m, 0)
-    return m + numpy.log(numpy.sum(numpy.exp(u - m), axis=-1, keepdims=True))
+    exps = numpy.exp(u - m)
+    return m + _log_sum_shifted(numpy.sum(exps, axis=-1, keepdims=True), exps)
 ''',
     "_softmax": '''
 

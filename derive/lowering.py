@@ -286,6 +286,21 @@ def _one_minus_probs(e):
     return None
 
 
+def _one_minus_exponential(e):
+    x = _is_one_minus(e, lambda x: isinstance(x, exp))
+    if x is not None:
+        return OneMinusExp(x.args[0])
+    x = _is_one_minus(-e, lambda x: isinstance(x, exp))  # e^l - 1 = -(1 - e^l)
+    return -OneMinusExp(x.args[0]) if x is not None else None
+
+
+def _softmax_at_label(e):
+    if isinstance(e, AtLabel) and isinstance(e.args[0], Softmax):
+        u = e.args[0].args[0]
+        return exp(AtLabel(u) - LogSumExp(u))
+    return None
+
+
 def _log_one_minus_exp(e):
     if isinstance(e, log) and isinstance(e.args[0], OneMinusExp):
         return LogOneMinusExp(e.args[0].args[0])
@@ -335,6 +350,9 @@ REWRITES = (
             "nothing overflows", _logsumexp, ("shift-invariance", "log-quotient")),
     Rewrite("one-minus-softmax", "1 - q_k = -expm1(log q_k): exact as q_k → 1",
             _one_minus_probs),
+    Rewrite("softmax-at-label", "softmax(u)_c = e^{u_c - log Σ_j e^{u_j}}: its log, and 1 - it, "
+            "are then exact", _softmax_at_label, ("shift-invariance", "log-quotient")),
+    Rewrite("one-minus-exp", "1 - e^l = -expm1(l): exact as l → 0", _one_minus_exponential),
     Rewrite("log-one-minus-softmax", "log(1 - q_k) from log q_k without cancellation",
             _log_one_minus_exp),
     Rewrite("power-times-log", "(1 - q)^p log q = (1 - q)^{p+1} · log q / (1 - q), whose last "
@@ -444,7 +462,7 @@ def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
             at = _push_labels(AtLabel(a), _class_axis(arrays), {})
             entry = at + _push_labels(AtLabel(b), _class_axis(arrays), {})
             try:  # (q_c - 1) r as a factor, where it is one
-                entry = factor(entry, AtLabel(PROBS))
+                entry = factor(entry)
             except Exception:  # noqa: BLE001 - factor fails on some non-polynomial terms
                 entry = factor_terms(entry)
             return SetAtLabel(a, _bottom_up(entry, REWRITES, used))
@@ -834,6 +852,8 @@ class Program:
 
     lines: list[str]
     rewrites: set[str]
+    calls: set[str]         # the functions the lines call
+    reads: set[str]         # the names the lines read
 
 
 def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
@@ -879,4 +899,5 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         names.append(lowering.define(name, value))
     lowering.allocate(list(returns) if returns is not None else names)
     lowering.renumber()
-    return Program(lowering.lines(), used)
+    return Program(lowering.lines(), used, {ins.call for ins in lowering.code if ins.call},
+                   {arg for ins in lowering.code for arg in ins.args})
