@@ -56,7 +56,8 @@ def gradient(loss, *, assume: str = "probability", name: str | None = None,
     """
     from .auto import gradient as build
     from .check import check
-    expr = parse(loss) if isinstance(loss, str) else loss
+    from sympy import Basic
+    expr = loss if isinstance(loss, Basic) else parse(loss)
     d = build(expr, assume=assume, name=name, timeout=timeout)
     check(d)
     return d
@@ -141,7 +142,8 @@ def numpy_module(loss=None, *, assume: str | None = None, name: str | None = Non
         return load_module()
     from . import lossmodule
     lossmodule.module_name(name)  # refuse a bad name before deriving anything
-    expr = parse(loss) if isinstance(loss, str) else loss
+    from sympy import Basic
+    expr = loss if isinstance(loss, Basic) else parse(loss)
     if assume is None:
         from .model import c
         assume = "one-hot" if expr.has(c) else "probability"

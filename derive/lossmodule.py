@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 import textwrap
 import types
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from sympy import Derivative, Expr, IndexedBase, Symbol
 
 from . import __version__
 from .errors import DeriveError
-from .lowering import (LABEL_REWRITES, REWRITES, Values, lower, softmax_definitions,
-                       value_name)
+from .lowering import (LABEL_REWRITES, REWRITES, LoweringError, Values, lower,
+                       softmax_definitions, value_name)
 from .model import PARAMETERS, c, k, own_symbols, q, w
 from .records import Derivation
 from .render.printers import TextPrinter
@@ -30,13 +31,21 @@ ARGUMENTS = ("logits", "target", "reduction", "values")
 DEFAULT_NAME = "your_loss"
 
 
+#: Modules a generated module may not be named after: it would hide them where it is imported.
+_TAKEN = {"numpy", "derive", "sympy", *sys.stdlib_module_names}
+
+
 def module_name(name: str | None) -> str:
     """``name`` if it can name a Python module (and the files of ``derive build``)."""
     if name is None:
         return DEFAULT_NAME
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) or keyword.iskeyword(name):
-        raise DeriveError(f"--name {name!r}: a module name is a Python identifier of at most "
-                          "64 letters, digits and underscores, not starting with a digit")
+    if (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name)
+            or keyword.iskeyword(name)):
+        raise DeriveError(f"module name {name!r}: give a Python identifier of at most 64 "
+                          "letters, digits and underscores, not starting with a digit")
+    if name in _TAKEN:
+        raise DeriveError(f"module name {name!r} is the name of a module it would hide "
+                          "(numpy, derive, sympy or the standard library's); choose another")
     return name
 
 
@@ -119,7 +128,10 @@ def source(s: LossSpec) -> str:
         formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
         cases = []
         for labels in ((True,) if s.labels_only else (True, False)):
-            program = lower(formulas, values, definitions, labels=labels)
+            try:
+                program = lower(formulas, values, definitions, labels=labels)
+            except LoweringError as e:
+                raise LoweringError(f"cannot generate code for this loss: {e}") from None
             rewrites |= program.rewrites
             called |= program.calls
             reads |= program.reads
@@ -178,8 +190,15 @@ def source(s: LossSpec) -> str:
             body += "        if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c\n"
             body += _indent(cases[0], 12)
             body += "        else:\n" + _indent(cases[1], 12)
+        doc = _DOCS[function]
+        if value_names:
+            doc += "\n\n" + textwrap.fill(
+                "Values: " + ", ".join([f"{sym.name} (a number > 0)" for sym in s.scalars]
+                                       + [f"{b.label.name} (shape (K,), entries > 0)"
+                                          for b in s.arrays]) + ".",
+                91, initial_indent="    ", subsequent_indent="    ")
         parts.append(FUNCTION.format(
-            name=function, doc=_DOCS[function], labels_only=s.labels_only, body=body,
+            name=function, doc=doc, labels_only=s.labels_only, body=body,
             returned=returned))
     return "".join(parts)
 
@@ -278,7 +297,7 @@ def _values(values, logits, scalars, arrays):
         raise ValueError(f"unknown value {unknown[0]!r}: this loss takes {takes}")
     missing = [name for name in scalars + arrays if name not in values]
     if missing:
-        raise ValueError(f"missing value for {missing[0]}")
+        raise ValueError(f"missing value for {', '.join(missing)}")
     out = []
     for name in scalars:
         value = values[name]
@@ -349,6 +368,14 @@ _HELPERS = {
 def _take(values, labels):
     """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
     return numpy.take_along_axis(values, labels, axis=-1)
+''',
+    "_sum_off_label": '''
+
+def _sum_off_label(values, labels):
+    """Σ_j values_j over the classes other than each row's label."""
+    values = numpy.array(numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:]))
+    numpy.put_along_axis(values, labels, 0, axis=-1)
+    return numpy.sum(values, axis=-1, keepdims=True)
 ''',
     "_class_at": '''
 

@@ -67,6 +67,10 @@ class LogSumExp(ArrayOp):
     """log Σ_j e^{u_j}, computed as m + log Σ_j e^{u_j - m} with m = max_j u_j."""
 
 
+class SumOffLabel(ArrayOp):
+    """Σ over the class axis of the classes other than each row's label, keeping the axis."""
+
+
 class LogSumShifted(ArrayOp):
     """log Σ_j e^{s_j} of the shifted logits s = z - max_j z_j, from Σ_j e^{s_j} and e^{s}:
     where the largest term (1) dominates, log1p of the sum of the others, which log(1 + tiny)
@@ -161,28 +165,37 @@ class Values:
 def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
     """``expr`` as an array formula: the index ``free`` and every summed index are the class
     axis; ``c`` is each row's label."""
+    text = TextPrinter().doprint
+
     def convert(e, bound):
         if isinstance(e, UnevaluatedExpr):
             return convert(e.args[0], bound)
         if isinstance(e, Sum):
-            (index, low, high), = e.limits
+            *inner, (index, low, high) = e.limits  # Σ_i Σ_j f: the last limit is outermost
             if low != 1 or high != K:
-                raise LoweringError(f"a sum must run over the classes 1..K: {e}")
+                raise LoweringError(f"a sum must run over the classes 1..K: {text(e)}")
             if free in e.function.free_symbols:
-                raise LoweringError(f"cannot vectorise {e}: its terms depend on the free index "
-                                    f"{free} too")
-            return ClassSum(convert(e.function, index))
+                raise LoweringError(f"cannot vectorise {text(e)}: its terms depend on the free "
+                                    f"index {free} too")
+            term = Sum(e.function, *inner) if inner else e.function
+            if isinstance(term, Sum):  # Σ_j a_i b_j = a_i Σ_j b_j: what the inner sum's index
+                (j, _, _), = term.limits[-1:]  # does not reach stands outside it
+                kept, rest = term.function.as_independent(j, as_Add=False)
+                if kept != 1:
+                    term = kept * Sum(rest, *term.limits)
+            return ClassSum(convert(term, index))
         if isinstance(e, KroneckerDelta):
             if set(e.args) == {bound, c}:
                 return TARGET  # δ_kc is the one-hot target of the label c
-            raise LoweringError(f"cannot vectorise {e}")
+            raise LoweringError(f"cannot vectorise {text(e)}")
         if isinstance(e, Indexed):
             (index,), base = e.indices, e.base
             if index == c:
                 inner = convert(base[bound], bound)
                 return ClassAt(inner) if base not in (z, y, q, sig) else AtLabel(inner)
             if index != bound:
-                raise LoweringError(f"cannot vectorise {e}: index {index} is not the class axis")
+                raise LoweringError(f"cannot vectorise {text(e)}: its index {index} is not the "
+                                    "class axis of the sum around it")
             if base == z:
                 return LOGITS
             if base == y:
@@ -193,7 +206,7 @@ def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
                 return Sigmoid(LOGITS)
             if base in ARRAYS or base in ABBREVIATIONS:
                 if base.label.name != "w":
-                    raise LoweringError(f"cannot generate code for {base}")
+                    raise LoweringError(f"cannot generate code for {text(base)}")
             return values.array(base)
         if e == K:
             return CLASSES
@@ -374,6 +387,9 @@ LABEL_REWRITES = (
             "only", None, ("class-weights", "one-hot-entry")),
     Rewrite("one-hot-rows", "y_k = δ_kc as the one-hot rows of the labels, where y enters a "
             "function", None, ("class-weights", "one-hot-entry")),
+    Rewrite("label-term", "Σ_i (a_i + y_i b_i) = Σ_(i≠c) a_i + (a_c + b_c) for a one-hot "
+            "target: the label's term is one formula, so what a and b share cancels before "
+            "anything is computed", None, ("class-weights", "one-hot-select")),
     Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same for every class",
             None),
     Rewrite("log1p-logsumexp", "log Σ_j e^{z_j - a} = log1p(Σ_{j below the max} e^{z_j - a}) "
@@ -433,7 +449,15 @@ def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
             if split is not None:
                 used.add("one-hot-select")
                 a, b = split
-                return (ClassSum(a) if a != 0 else S.Zero) + AtLabel(b)
+                if a == 0:
+                    return AtLabel(b)
+                if not _class_axis(arrays)(a).classes:
+                    return ClassSum(a) + AtLabel(b)
+                # Σ_i a_i + b_c as the other classes' sum and a_c + b_c as one formula, in which
+                # what a and b share cancels before anything is computed (log σ in the binary
+                # cross-entropy: a_c + b_c = softplus(-z_c), not a difference of softplus)
+                used.add("label-term")
+                return SumOffLabel(a) + AtLabel(a + b)
         if isinstance(e, XLogY) and e.args == (TARGET, TARGET):
             used.add("one-hot-select")
             return S.Zero  # 1 log 1 = 0 log 0 = 0
@@ -473,7 +497,7 @@ def _class_axis(arrays: set[Symbol]) -> Callable[[Expr], Shape]:
     """The shape of an array formula before q and log q are written out; ``arrays`` are the
     per-class arrays."""
     def shape(e):
-        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp)):
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffLabel)):
             return ROW
         if e in (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS) or isinstance(e, (OneHot, Softmax)):
             return FULL
@@ -502,7 +526,7 @@ def _push_labels(expr: Expr, shape: Callable[[Expr], Shape],
             return ClassAt(e)
         if isinstance(e, Softmax):  # not element-wise: its entries at the labels
             return AtLabel(e)
-        if isinstance(e, (ClassSum, AtLabel, ClassAt)):
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, SumOffLabel)):
             return e
         if isinstance(e, OneHot):
             return S.One
@@ -558,6 +582,7 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     SetAtLabel: ("_set_at_label", "", True),
     LogSumExp: ("_logsumexp", "", False),
     LogSumShifted: ("_log_sum_shifted", "", True),
+    SumOffLabel: ("_sum_off_label", "", False),
     Softmax: ("_softmax", "", False),
     SoftPlus: ("_softplus", "", True),
     Sigmoid: ("_sigmoid", "", True),
@@ -587,6 +612,9 @@ class CommentPrinter(TextPrinter):
 
     def _print_ClassSum(self, expr):
         return "Σ_j %s" % self._factor(expr.args[0])
+
+    def _print_SumOffLabel(self, expr):
+        return "Σ_(j≠c) %s" % self._factor(expr.args[0])
 
     def _print_AtLabel(self, expr):
         return "%s at the label" % self._factor(expr.args[0])
@@ -623,7 +651,7 @@ class CommentPrinter(TextPrinter):
         return "log(1 - e^%s)" % self._factor(expr.args[0])
 
     def _print_LogRatio(self, expr):
-        return "%s/(%s)" % (self._factor(expr.args[0]), self._print(OneMinusExp(expr.args[0])))
+        return "(%s)/(%s)" % (self._print(expr.args[0]), self._print(OneMinusExp(expr.args[0])))
 
     def _print_XLogY(self, expr):
         return "%s·log(%s)" % (self._factor(expr.args[0]), self._print(expr.args[1]))
@@ -655,7 +683,7 @@ class Lowering:
     def shape(self, e: Expr) -> Shape:
         if isinstance(e, Symbol):
             return self.shapes.get(self.names.get(e, e.name), SCALAR)
-        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted)):
+        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel)):
             return ROW
         if isinstance(e, OneHot):
             return FULL
@@ -694,7 +722,7 @@ class Lowering:
                 args = ("labels", "logits")
             else:
                 args = tuple(self.operand(a) for a in e.args)
-            if isinstance(e, (AtLabel, ClassAt)):
+            if isinstance(e, (AtLabel, ClassAt, SumOffLabel)):
                 args = (args[0], "labels")
             elif isinstance(e, SetAtLabel):
                 args = (args[0], "labels", args[1], "logits")
