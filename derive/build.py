@@ -66,12 +66,13 @@ def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-def stale(directory: Path) -> list[Path]:
-    """Files that are missing from ``directory`` or differ from what ``write`` would put there."""
+def stale(directory: Path, files: dict[str, str] | None = None) -> list[Path]:
+    """Files that are missing from ``directory`` or differ from what ``write`` would put there
+    (or from ``files``, name -> text, when given)."""
     if Path(directory).exists() and not Path(directory).is_dir():
         raise OutputError(f"cannot check {directory}: it is a file, not a folder")
     out = []
-    for name, text in artifacts().items():
+    for name, text in (artifacts() if files is None else files).items():
         path = directory / name
         if not path.exists() or path.read_bytes() != text.encode("utf-8"):
             out.append(path)

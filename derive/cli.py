@@ -414,7 +414,7 @@ def _eval_own(args, logits, target) -> int:
 
 
 def _without_loss(args) -> None:
-    """--name, --assume and --timeout only make sense with --loss."""
+    """--name and --assume only make sense with --loss."""
     if args.loss is None and (args.name is not None or args.assume is not None):
         raise _UsageError("--name and --assume go with --loss")
 
@@ -468,12 +468,13 @@ def _build_own(args) -> int:
     files = {f"{name}.py": lossmodule.source(lossmodule.spec(d, name)),
              f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
     if args.check:
-        stale = [args.output / f for f, text in files.items()
-                 if not (args.output / f).is_file()
-                 or (args.output / f).read_bytes() != text.encode("utf-8")]
+        stale = build.stale(args.output, files)
         _print("".join(f"stale: {path}\n" for path in stale) if stale else
                f"{args.output}: up to date\n")
-        return 1 if stale else 0
+        if stale:
+            _say(f"{len(stale)} file(s) in {args.output} are stale; run `derive build --loss`")
+            return 1
+        return 0
     created = build.make_folder(args.output)
     written = build.write_files(args.output, files)
     _print((f"created {args.output}\n" if created else "")

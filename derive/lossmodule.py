@@ -40,9 +40,9 @@ def module_name(name: str | None) -> str:
     if name is None:
         return DEFAULT_NAME
     if (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name)
-            or keyword.iskeyword(name)):
+            or keyword.iskeyword(name) or name.startswith("__")):
         raise DeriveError(f"module name {name!r}: give a Python identifier of at most 64 "
-                          "letters, digits and underscores, not starting with a digit")
+                          "letters, digits and underscores, not starting with a digit or __")
     if name in _TAKEN:
         raise DeriveError(f"module name {name!r} is the name of a module it would hide "
                           "(numpy, derive, sympy or the standard library's); choose another")
@@ -307,7 +307,10 @@ def _values(values, logits, scalars, arrays):
                 or not isinstance(value, (int, float, numpy.integer, numpy.floating))):
             raise ValueError(f"{name} must be a real number, not {value!r}")
         with numpy.errstate(over="ignore", under="ignore"):
-            number = logits.dtype.type(value) if numpy.isfinite(value) else None
+            try:
+                number = logits.dtype.type(value)
+            except OverflowError:  # a Python int too big for any float
+                number = None
         if number is None or not numpy.isfinite(number) or not number > 0:
             raise ValueError(f"{name} must be a finite number > 0 in {logits.dtype}, "
                              f"not {value!s}")
@@ -334,12 +337,15 @@ def _shift(logits):
 
 def _rows(loss, logits):
     """The loss of each row, whatever shape its formula broadcast to."""
-    return numpy.broadcast_to(loss, logits.shape[:-1] + (1,))[..., 0]
+    if numpy.shape(loss) != logits.shape[:-1] + (1,):
+        loss = numpy.array(numpy.broadcast_to(loss, logits.shape[:-1] + (1,)), dtype=logits.dtype)
+    return loss[..., 0]
 
 
 def _full(grad, logits):
-    """The gradient with the logits' shape, whatever shape its formula broadcast to."""
-    if numpy.shape(grad) == logits.shape:
+    """The gradient with the logits' shape, whatever shape its formula broadcast to, and never
+    the caller's logits themselves."""
+    if numpy.shape(grad) == logits.shape and not numpy.may_share_memory(grad, logits):
         return grad
     return numpy.array(numpy.broadcast_to(grad, logits.shape), dtype=logits.dtype)
 
@@ -353,8 +359,6 @@ def _reduce(loss, reduction, out_dtype):
 
 def _scale(grad, reduction, out_dtype, logits):
     if reduction == "mean" and grad.size:
-        if numpy.may_share_memory(grad, logits):  # the caller's logits: not ours to change
-            grad = grad.copy()
         grad /= grad.size // grad.shape[-1]
     return grad.astype(out_dtype, copy=False)
 '''
@@ -405,8 +409,8 @@ def _log_sum_shifted(total, exps, out=None):
     where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
     lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
     that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
-    out = numpy.log(total, out=out)
     near = total[..., 0] < 1.0625
+    out = numpy.log(total, out=out)
     if near.any():
         e = exps[near]
         others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)

@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sympy import (Add, Dummy, Expr, Function, Indexed, IndexedBase, Integer, KroneckerDelta,
-                   Mul, Number, Pow, S, Sum, Symbol, UnevaluatedExpr, collect, cse, exp,
+from sympy import (Add, Dummy, Expr, Function, Indexed, IndexedBase, KroneckerDelta, Mul, Number,
+                   PolynomialError, Pow, S, Sum, Symbol, UnevaluatedExpr, collect, cse, exp,
                    expand_mul, factor, factor_terms, log, numbered_symbols)
 from sympy.printing.numpy import NumPyPrinter
 
@@ -263,15 +263,20 @@ def _log_of_probs(e):
 
 
 def _softmax_fold(e):
+    """e^{u_k} / Σ_j e^{u_j} (or its entry at the label, e^{u_c} / Σ_j e^{u_j}) as softmax(u)."""
     if not isinstance(e, Mul):
         return None
     for f in e.args:
         if isinstance(f, Pow) and f.exp == -1 and isinstance(f.base, ClassSum) \
                 and isinstance(f.base.args[0], exp):
             u = f.base.args[0].args[0]
-            if exp(u) in e.args:
-                rest = [g for g in e.args if g not in (f, exp(u))]
-                return Mul(PROBS if u == LOGITS else Softmax(u), *rest)
+            if u == SHIFTED:  # q's own definition, written out on purpose
+                return None
+            softmax = PROBS if u == LOGITS else Softmax(u)
+            for top, value in ((exp(u), softmax), (exp(AtLabel(u)), AtLabel(softmax))):
+                if top in e.args:
+                    rest = [g for g in e.args if g not in (f, top)]
+                    return Mul(value, *rest)
     return None
 
 
@@ -279,12 +284,18 @@ def _log_of_softmax(e):
     if isinstance(e, log) and isinstance(e.args[0], Softmax):
         u = e.args[0].args[0]
         return u - LogSumExp(u)
+    if isinstance(e, log) and isinstance(e.args[0], AtLabel) \
+            and isinstance(e.args[0].args[0], Softmax):
+        u = e.args[0].args[0].args[0]
+        return AtLabel(u) - LogSumExp(u)
     return None
 
 
 def _logsumexp(e):
     if isinstance(e, log) and isinstance(e.args[0], ClassSum) and isinstance(e.args[0].args[0], exp):
         u = e.args[0].args[0].args[0]
+        if u == SHIFTED:  # already max-shifted: see log1p-logsumexp
+            return None
         return SHIFT + log(ClassSum(exp(SHIFTED))) if u == LOGITS else LogSumExp(u)
     return None
 
@@ -485,29 +496,40 @@ def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
             # -(1 - q_c) r, which the rewrites then compute without cancellation
             at = _push_labels(AtLabel(a), _class_axis(arrays), {})
             entry = at + _push_labels(AtLabel(b), _class_axis(arrays), {})
-            try:  # (q_c - 1) r as a factor, where it is one
+            # e^{z_c} / Σ_j e^{z_j} becomes q_c first, then (q_c - 1) r is made a factor
+            entry = _bottom_up(expand_mul(entry), REWRITES, used)
+            try:
                 entry = factor(entry)
-            except Exception:  # noqa: BLE001 - factor fails on some non-polynomial terms
+            except PolynomialError:  # a term factor cannot treat as a polynomial
                 entry = factor_terms(entry)
             return SetAtLabel(a, _bottom_up(entry, REWRITES, used))
     return visit(expr)
 
 
+#: Array symbols with both axes, and operations whose result has one value a row.
+_FULL_SYMBOLS = (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS)
+_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel)
+_FULL_OPS = (OneHot, Softmax, SetAtLabel)
+
+
+def shape_of(e: Expr, symbol: Callable[[Symbol], Shape]) -> Shape:
+    """The axes of the array formula ``e``; ``symbol`` gives a symbol's."""
+    if isinstance(e, Symbol):
+        return symbol(e)
+    if isinstance(e, _ROW_OPS):
+        return ROW
+    if isinstance(e, _FULL_OPS):
+        return FULL
+    out = SCALAR
+    for arg in e.args:
+        out = out | shape_of(arg, symbol)
+    return out
+
+
 def _class_axis(arrays: set[Symbol]) -> Callable[[Expr], Shape]:
-    """The shape of an array formula before q and log q are written out; ``arrays`` are the
-    per-class arrays."""
-    def shape(e):
-        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffLabel)):
-            return ROW
-        if e in (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS) or isinstance(e, (OneHot, Softmax)):
-            return FULL
-        if isinstance(e, Symbol):
-            return CLASS if e in arrays else SCALAR
-        out = SCALAR
-        for arg in e.args:
-            out = out | shape(arg)
-        return out
-    return shape
+    """The shape of an array formula of the loss's values (``arrays`` are the per-class ones)."""
+    return lambda e: shape_of(e, lambda sym: FULL if sym in _FULL_SYMBOLS else
+                              CLASS if sym in arrays else SCALAR)
 
 
 def _push_labels(expr: Expr, shape: Callable[[Expr], Shape],
@@ -549,11 +571,21 @@ def softmax_definitions(probs: Expr, log_probs: Expr) -> dict[Symbol, Expr]:
     Σ_j e^{z_j - a} and log q_k = z_k - a - log Σ_j e^{z_j - a}), where a = max_j z_j."""
     from .model import a
     values = Values()
-    shifted = {values.scalar(a): SHIFT}
+    shift = {values.scalar(a): SHIFT}
+
+    def shifted(e):  # z - a, wherever a sum has both, as the one array of the shifted logits
+        if not e.args or isinstance(e, (Symbol, Number)):
+            return e
+        e = e.func(*map(shifted, e.args))
+        if isinstance(e, Add) and LOGITS in e.args and -SHIFT in e.args:
+            rest = list(e.args)
+            rest.remove(LOGITS)
+            rest.remove(-SHIFT)
+            return Add(SHIFTED, *rest)
+        return e
     out = {}
     for symbol, formula in ((PROBS, probs), (LOG_PROBS, log_probs)):
-        array = to_array(formula, values).xreplace(shifted)
-        out[symbol] = array.subs(LOGITS, SHIFTED + SHIFT)  # z = (z - a) + a
+        out[symbol] = shifted(to_array(formula, values).xreplace(shift))
     return out
 
 
@@ -681,16 +713,11 @@ class Lowering:
         self.math = math
 
     def shape(self, e: Expr) -> Shape:
-        if isinstance(e, Symbol):
-            return self.shapes.get(self.names.get(e, e.name), SCALAR)
-        if isinstance(e, (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel)):
-            return ROW
-        if isinstance(e, OneHot):
-            return FULL
-        out = SCALAR
-        for arg in e.args:
-            out = out | self.shape(arg)
-        return out
+        def symbol(sym):
+            if sym in self.pending:  # a common subexpression not computed yet
+                return self.shape(self.pending[sym])
+            return self.shapes.get(self.names.get(sym, sym.name), SCALAR)
+        return shape_of(e, symbol)
 
     def define(self, name: str, expr: Expr) -> str:
         if isinstance(expr, Symbol) or expr.is_Number:
@@ -893,8 +920,15 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     read after these lines (default: every output).
     """
     used: set[str] = set()
-    arrays = [_bottom_up(to_array(expr, values), REWRITES, used) for _, expr in outputs]
-    arrays = [_exact_log_sum(a, used) for a in arrays]
+    shape = _class_axis(set(values.arrays.values()))
+
+    def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
+        used.add("sum-of-constant")
+        return CLASSES * e.args[0]
+    arrays = [to_array(expr, values).replace(
+        lambda e: isinstance(e, ClassSum) and not shape(e.args[0]).classes, constant_sum)
+        for _, expr in outputs]
+    arrays = [_bottom_up(a, REWRITES, used) for a in arrays]
     definitions = {sym: _exact_log_sum(d, set()) for sym, d in definitions.items()}
     if labels:
         arrays = [_at_labels(a, used, set(values.arrays.values())) for a in arrays]
@@ -906,12 +940,10 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     if labels:
         at = {sym: _push_labels(AtLabel(sym), lowering.shape, definitions) for sym in definitions}
         fold.update({at[PROBS]: PROBS_AT, at[LOG_PROBS]: LOG_PROBS_AT})
-        arrays = [_push_labels(a, lowering.shape, definitions) for a in arrays]
-    def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
-        used.add("sum-of-constant")
-        return CLASSES * e.args[0]
-    arrays = [a.replace(lambda e: isinstance(e, ClassSum) and not lowering.shape(e.args[0]).classes,
-                        constant_sum) for a in arrays]
+        # the rewrites again, on the entries at the labels: log σ(z_c), 1 - σ(z_c), ...
+        arrays = [_bottom_up(_push_labels(a, lowering.shape, definitions), REWRITES, used)
+                  for a in arrays]
+    arrays = [_exact_log_sum(a, used) for a in arrays]
     if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
         # multiply it are then combined before the one product over every class
         arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]

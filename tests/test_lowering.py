@@ -27,10 +27,17 @@ def helpers(*names):
 
 @pytest.mark.parametrize("rewrite", [rw for rw in (*lowering.REWRITES, *lowering.LABEL_REWRITES)
                                      if rw.source], ids=lambda rw: rw.name)
-def test_a_rewrite_of_the_model_cites_a_checked_step_made_by_its_rule(rewrite):
+def test_a_rewrite_of_the_model_cites_a_main_step_of_a_derivation(rewrite):
     name, number = rewrite.step()
-    step = derive.derivation(name).steps[number - 1]
-    assert rewrite.source[1] in step.rules
+    d = derive.derivation(name)
+    assert 1 <= number <= len(d.steps)
+    assert rewrite.source[1] in d.steps[number - 1].rules
+
+
+def test_a_rewrite_citing_a_rule_its_derivation_does_not_use_is_refused():
+    bogus = lowering.Rewrite("bogus", "none", None, ("shift-invariance", "sigmoid-derivative"))
+    with pytest.raises(StopIteration):
+        bogus.step()
 
 
 def test_rewrites_have_distinct_names_and_reasons():
@@ -83,6 +90,7 @@ def test_the_focal_gradient_uses_the_stability_rewrites(focal_spec):
         assert f"  {name}: " in text
     assert "_one_minus_exp(" in text and "_log_ratio(" in text
     assert "numpy.subtract(1, probs" not in text
+    assert "_logsumexp(" not in text  # q's own max-shifted sum serves, not a second pass
 
 
 def test_without_its_rewrites_the_focal_gradient_is_nan_where_q_is_one(focal_spec, monkeypatch):
@@ -109,7 +117,11 @@ def test_the_header_cites_the_derivation_steps(focal_spec):
     text = lossmodule.source(focal_spec)
     assert f"grad       your-loss, step {focal_spec.grad_step}:" in text
     step = focal_spec.derivation.steps[focal_spec.grad_step - 1]
-    assert step.expr == focal_spec.grad and not step.facts
+    from sympy import Derivative
+    assert isinstance(step.lhs, Derivative) and not step.facts and not step.aside
+    assert not step.expr.has(Derivative)
+    later = focal_spec.derivation.steps[focal_spec.grad_step:]
+    assert all(s.facts or s.aside for s in later)  # the last step for any target
 
 
 def test_a_formula_with_two_free_indices_cannot_be_lowered():
@@ -129,7 +141,8 @@ def test_numpy_module_of_a_loss_and_of_the_catalogue():
         m.loss(z, np.array([[0.0, 1.0, 0.0]]))
 
 
-@pytest.mark.parametrize("name", ["class", "1abc", "two words", "x" * 65])
+@pytest.mark.parametrize("name", ["class", "1abc", "two words", "x" * 65, "__init__", "numpy",
+                                  "math"])
 def test_a_module_name_must_be_an_identifier(name):
     with pytest.raises(derive.DeriveError, match="module name"):
         derive.numpy_module("-log(q[c])", name=name)
@@ -176,3 +189,75 @@ def test_bad_module_options_get_one_line(capsys, argv, message):
     code, out, err = run(capsys, "-q", *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err
+
+
+def central_differences(f, z, h=1e-6):
+    grad = np.zeros_like(z)
+    for index in np.ndindex(*z.shape):
+        up, down = z.copy(), z.copy()
+        up[index] += h
+        down[index] -= h
+        grad[index] = (f(up)[index[:-1]] - f(down)[index[:-1]]) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("text", [
+    "-log(sigma[c])", "exp(-z[c])", "(1 - sigma[c])**2", "log(sigma[c])**2",
+    "sum(y[i]*z[i]**2, i)", "-sum(y[i]*log(1 - sigma[i]), i)", "sum(y[i]*sigma[i], i)",
+    "sum(y[i]*z[i]**2, i) + sum(z[i], i)", "log(sum(exp(z[c]), i))",
+])
+def test_gradients_that_are_zero_or_one_value_a_row_away_from_the_label(text):
+    m = derive.numpy_module(text)
+    z = np.array([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]])
+    for labels in (np.array([0, 0]), np.array([2, 1])):
+        grad = m.grad(z, labels)
+        np.testing.assert_allclose(grad, central_differences(lambda v: m.loss(v, labels), z),
+                                   atol=1e-7)
+    one_row = m.grad(z[0], np.array(0))
+    np.testing.assert_allclose(one_row, m.grad(z, np.array([0, 0]))[0])
+
+
+def test_a_sum_of_a_constant_is_k_times_it():
+    m = derive.numpy_module("log(sum(exp(z[c]), i))")
+    z = np.array([[0.5, -1.0, 2.0, 0.0]])
+    np.testing.assert_allclose(m.loss(z, np.array([2])), [2.0 + math.log(4)])
+
+
+def test_the_gradient_is_never_the_callers_logits():
+    m = derive.numpy_module("sum(z[i]**2, i)/2")
+    z = np.array([[1.0, 2.0, 3.0]])
+    grad = m.grad(z, np.array([0]))
+    assert not np.shares_memory(grad, z)
+    grad += 100
+    assert z.tolist() == [[1.0, 2.0, 3.0]]
+    loss = m.loss(z, np.array([0]))
+    loss += 1  # the loss is an array of our own, and writable
+    np.testing.assert_allclose(loss, [8.0])
+
+
+@pytest.mark.parametrize("text, z, expected", [
+    ("-log(sigma[c])", [[-800.0, 0.0]], [800.0]),
+    ("-log(1 - sigma[c])", [[1000.0, 0.0]], [1000.0]),
+    ("-log(exp(z[c])/sum(exp(z[j]), j))", [[1000.0, 0.0, -500.0], [-800.0, 10.0, 0.0]],
+     [0.0, 810.0]),
+])
+def test_the_rewrites_apply_to_the_entries_at_the_labels(text, z, expected):
+    m = derive.numpy_module(text)
+    z = np.array(z)
+    loss, grad = m.loss_with_grad(z, np.zeros(len(z), dtype=int))
+    np.testing.assert_allclose(loss, expected, atol=1e-12)
+    assert np.isfinite(grad).all()
+
+
+def test_a_parameter_too_big_for_a_float_is_a_value_error():
+    m = derive.numpy_module(FOCAL)
+    with pytest.raises(ValueError, match="gamma"):
+        m.loss(np.zeros((1, 2)), np.array([0]), gamma=10 ** 400)
+
+
+def test_build_check_of_an_own_loss_refuses_a_file_for_a_folder(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    code, _, err = run(capsys, "-q", "build", "--loss", "-log(q[c])", "--output", str(afile),
+                       "--check")
+    assert code == 1 and "it is a file" in err
