@@ -435,7 +435,7 @@ def _own_source(args) -> str:
     """The generated module of --loss, named by --name."""
     from . import lossmodule
     lossmodule.module_name(args.name)
-    return lossmodule.source(lossmodule.spec(_own_derivation(args), args.name))
+    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args), args.name))
 
 
 def _build(args) -> int:
@@ -465,7 +465,7 @@ def _build_own(args) -> int:
     from .render import render
     name = lossmodule.module_name(args.name)
     d = _own_derivation(args)
-    files = {f"{name}.py": lossmodule.source(lossmodule.spec(d, name)),
+    files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name)),
              f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
     if args.check:
         stale = build.stale(args.output, files)

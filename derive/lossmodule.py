@@ -218,12 +218,57 @@ def _indent(lines: list[str], width: int) -> str:
     return "".join(" " * width + line + "\n" for line in lines)
 
 
-def load(s: LossSpec) -> types.ModuleType:
-    """The generated module of ``s``, compiled in memory."""
+def load(s: LossSpec, text: str | None = None) -> types.ModuleType:
+    """The generated module of ``s`` (or its source ``text``), compiled in memory and checked
+    against its derivation by :func:`verify`."""
     module = types.ModuleType(s.name)
     module.__file__ = f"<derive:{s.name}>"
-    exec(compile(source(s), module.__file__, "exec"), module.__dict__)
+    exec(compile(source(s) if text is None else text, module.__file__, "exec"), module.__dict__)
+    verify(module, s)
     return module
+
+
+def checked_source(s: LossSpec) -> str:
+    """:func:`source`, once the module it makes agrees with the derivation (:func:`verify`)."""
+    text = source(s)
+    load(s, text)
+    return text
+
+
+def verify(module: types.ModuleType, s: LossSpec, rows: int = 3, classes: int = 4) -> None:
+    """Check the generated ``module`` against the derivation it comes from: its loss and
+    gradient at random logits, labels and (where the loss takes them) probability targets
+    against :func:`derive.evaluate` of the loss and of the gradient's step, which the checker's
+    own evaluator computes. Raises :class:`~derive.errors.CheckError` where they disagree."""
+    import numpy as np
+
+    from . import evaluate
+    from .errors import CheckError
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(rows, classes)) * 2
+    labels = rng.integers(0, classes, rows)
+    values = {sym.name: float(rng.uniform(0.5, 2.0)) for sym in s.scalars}
+    values.update({b.label.name: rng.uniform(0.5, 2.0, classes) for b in s.arrays})
+    targets = [("labels", labels, np.eye(classes)[labels])]
+    if not s.labels_only:
+        probs = rng.dirichlet(np.ones(classes), rows)
+        targets.append(("probabilities", probs, probs))
+    for kind, target, rows_of in targets:
+        loss, grad = module.loss_with_grad(logits, target, **values)
+        for n in range(rows):
+            where = {"c": int(labels[n])} if s.labels_only else {}
+            args = (list(logits[n]), list(rows_of[n]))
+            expected_loss = evaluate(s.loss, *args, **where, **values)
+            expected_grad = np.array([evaluate(s.grad, *args, k=j, **where, **values)
+                                      for j in range(classes)])
+            scale = max(1.0, float(np.max(np.abs(expected_grad))))
+            if not (abs(loss[n] - expected_loss) <= 1e-7 * max(1.0, abs(expected_loss))
+                    and np.all(np.abs(grad[n] - expected_grad) <= 1e-7 * scale)):
+                raise CheckError(f"the generated code does not agree with the derivation with "
+                                 f"{kind} at logits {np.round(logits[n], 4).tolist()}: loss "
+                                 f"{loss[n]:.6g} (derived {expected_loss:.6g}), gradient "
+                                 f"{np.round(grad[n], 6).tolist()} (derived "
+                                 f"{np.round(expected_grad, 6).tolist()})")
 
 
 HEADER = '''"""{title}: loss and gradient for NumPy, generated from the checked derivation.

@@ -261,3 +261,20 @@ def test_build_check_of_an_own_loss_refuses_a_file_for_a_folder(capsys, tmp_path
     code, _, err = run(capsys, "-q", "build", "--loss", "-log(q[c])", "--output", str(afile),
                        "--check")
     assert code == 1 and "it is a file" in err
+
+
+def test_verify_accepts_the_generated_module_and_rejects_a_wrong_one(focal_spec):
+    m = lossmodule.load(focal_spec)
+    lossmodule.verify(m, focal_spec)
+    right = m.loss_with_grad
+    m.loss_with_grad = lambda *a, **v: (right(*a, **v)[0], 1.001 * right(*a, **v)[1])
+    with pytest.raises(derive.CheckError, match="does not agree"):
+        lossmodule.verify(m, focal_spec)
+
+
+def test_verify_rejects_a_module_for_another_derivation(focal_spec):
+    import dataclasses
+    m = lossmodule.load(focal_spec)
+    wrong = dataclasses.replace(focal_spec, loss=focal_spec.loss * 2)
+    with pytest.raises(derive.CheckError, match="loss"):
+        lossmodule.verify(m, wrong)
