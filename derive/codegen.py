@@ -1,15 +1,15 @@
-"""Stage 6 of the pipeline: NumPy code generated from the derived results.
+"""Stage 6 of the pipeline: the catalogue's NumPy module, generated from the derived results.
 
-The formulas come from the checked derivations, never from a copy written here:
-
-* ``q_k = e^{z_k - a} / Σ_j e^{z_j - a}`` and ``log q_k = z_k - a - log Σ_j e^{z_j - a}``
-  (``shift-invariance``), with ``a = max_j z_j`` so that no exponent is positive;
-* ``E = -Σ_i y_i log q_i`` and ``∂E/∂z_k = (Σ_i y_i) q_k - y_k`` (``any-target``: its definition
-  step and its last step before the probability fact);
-* ``∂q_i/∂z_k = q_i (δ_ik - q_k)`` (``softmax-jacobian``).
-
-:mod:`derive.arraycode` turns each formula into NumPy lines; what is not a formula (dtypes,
-target conventions, checks, reductions) is the fixed scaffolding in :mod:`derive.scaffold`.
+Every formula the module computes is a step of a checked derivation, named here as data
+(:data:`FORMULAS`): the softmax and its log (``shift-invariance``), the loss and its gradient for
+any target, the tempered ones and the Hessian (``any-target``), the class-weighted ones
+(``class-weights``), the smoothed target (``label-smoothing``), the binary cross-entropy
+(``sigmoid-bce``) and the softmax Jacobian (``softmax-jacobian``).  Each hole of the fixed
+scaffolding (:mod:`derive.scaffold`: dtypes, target conventions, checks, reductions) is filled
+by :func:`derive.lowering.lower` from the formulas :data:`BODIES` gives it: what differs
+between functions is data (the outputs, labels or probabilities, the second axis of a
+(..., K, K) result, the names the scaffolding gives the values), not code.  The linear layer's
+contractions are ``numpy.einsum`` calls (:mod:`derive.arraycode`).
 
 Each formula is read off its derivation only when a function that needs it is generated, so
 ``source(functions=...)`` (a module of only some public functions, such as ``derive eval``
@@ -22,16 +22,19 @@ import string
 import tempfile
 import textwrap
 import types
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from sympy import Derivative, Expr, Symbol, log
 
 from . import __version__, scaffold
-from .arraycode import LOGQ, Q, SIG, Y_LS, layer_lines, lines
-from .model import (LINEAR, E, E_b, E_lin, E_ls, E_T, E_w, b, c, i, k, l, p, q, sig,
-                    y_ls, z)
+from .arraycode import layer_lines
+from .helpers import HELPERS
+from .helpers import needed as helpers_for
+from .lowering import (LABEL_REWRITES, MASKED_SUM, REWRITES, Values, lower,
+                       softmax_definitions)
+from .model import LINEAR, E, E_b, E_T, E_w, T, b, epsilon, i, k, l, p, q, w, y, y_ls, z
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -44,194 +47,147 @@ def _derived(name: str) -> Derivation:
     return derivation(name)
 
 
-def _rule(name: str, expr: Expr) -> Expr:
-    from . import rules
-    return rules.apply(name, expr)
+@dataclass(frozen=True)
+class Formula:
+    """A formula of the module: a step of a checked derivation (or the part of it that
+    ``part`` reads: the loss inside a derivative, the terms of a sum)."""
+
+    what: str
+    derivation: str
+    pick: Callable[[Derivation], int]          # the step's number, from 1
+    part: Callable[[Expr], Expr] = lambda e: e
+
+    def step(self) -> tuple[Derivation, int]:
+        d = _derived(self.derivation)
+        return d, self.pick(d)
+
+    def expr(self) -> Expr:
+        d, n = self.step()
+        return self.part(d.steps[n - 1].expr)
 
 
-class Formulas:
-    """The derived results the generated functions implement, as indexed expressions.
-
-    Each is read off its checked derivations when first asked for, and remembered, so a module
-    of a few functions asks for (and checks) only the derivations those functions need.  The
-    one-hot forms are specialised with the rule ``one-hot-select`` (Σ_i y_i f_i = f_c,
-    Σ_i y_i = 1).
-    """
-
-    @cached_property
-    def probs(self) -> Expr:  # q_k = e^(z_k - a) / Σ_j e^(z_j - a)
-        return _last(_derived("shift-invariance"), q[k])
-
-    @cached_property
-    def log_probs(self) -> Expr:  # log q_k = z_k - a - log Σ_j e^(z_j - a)
-        return _derived("shift-invariance").result
-
-    @cached_property
-    def loss(self) -> Expr:  # E = -Σ_i y_i log q_i
-        return _last(_derived("any-target"), E, first=True)
-
-    @cached_property
-    def grad(self) -> Expr:  # ∂E/∂z_k = (Σ_i y_i) q_k - y_k
-        return _last(_derived("any-target"), Derivative(E, z[k]))
-
-    @cached_property
-    def jacobian(self) -> Expr:  # ∂q_i/∂z_k = q_i (δ_ik - q_k)
-        return _derived("softmax-jacobian").result
-
-    @cached_property
-    def loss_labels(self) -> Expr:  # E for a one-hot target at c
-        return _rule("one-hot-select", self.loss).subs(log(q[c]), self.log_probs.subs(k, c))
-
-    @cached_property
-    def grad_labels(self) -> Expr:  # ∂E/∂z_k for a one-hot target at c
-        return _rule("one-hot-select", self.grad)
-
-    @cached_property
-    def hessian(self) -> Expr:  # ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l)
-        return _last(_derived("any-target"), Derivative(E, z[k], z[l]))
-
-    @cached_property
-    def hessian_labels(self) -> Expr:
-        return _rule("one-hot-select", self.hessian)
-
-    @cached_property
-    def tempered_loss(self) -> Expr:  # E_T = -Σ_i y_i log p_i
-        return _last(_derived("any-target"), E_T, first=True)
-
-    @cached_property
-    def tempered_grad(self) -> Expr:  # ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T
-        return _last(_derived("any-target"), Derivative(E_T, z[k]))
-
-    @cached_property
-    def tempered_loss_labels(self) -> Expr:
-        # the code divides the logits by T first: log p_c is then the log-softmax at c
-        return _rule("one-hot-select", self.tempered_loss).subs(log(p[c]),
-                                                                self.log_probs.subs(k, c))
-
-    @cached_property
-    def tempered_grad_labels(self) -> Expr:
-        return _rule("one-hot-select", self.tempered_grad)
-
-    @cached_property
-    def weighted_loss(self) -> Expr:  # E_w = -Σ_i w_i y_i log q_i
-        return _last(_derived("class-weights"), E_w, first=True)
-
-    @cached_property
-    def weighted_grad(self) -> Expr:  # ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k
-        return _derived("class-weights").result
-
-    @cached_property
-    def smoothed_target(self) -> Expr:  # y'_k = (1 - ε) δ_kc + ε/K
-        return _rule("definition-smoothed-target", y_ls[k])
-
-    @cached_property
-    def smoothed_loss(self) -> Expr:  # E' = -Σ_i y'_i log q_i
-        return _rule("definition-smoothed-cross-entropy", E_ls)
-
-    @cached_property
-    def smoothed_grad(self) -> Expr:  # ∂E'/∂z_k = q_k - y'_k
-        return _last(_derived("label-smoothing"), Derivative(E_ls, z[k]), with_rule="smoothed-sum")
-
-    @cached_property
-    def linear_logits(self) -> Expr:  # z_k = Σ_g W_kg x_g + b_k
-        return LINEAR.statement.rhs.subs(i, k)
-
-    @cached_property
-    def linear_bias(self) -> Expr:  # ∂E/∂b_k = q_k - y_k
-        return _last(_derived("linear-layer"), Derivative(E_lin, b[k]))
-
-    @cached_property
-    def linear_weight(self) -> Expr:  # ∂E/∂W_kd = (q_k - y_k) x_d
-        return _derived("linear-layer").result
-
-    @cached_property
-    def sigmoid(self) -> Expr:  # σ_k = 1 / (1 + e^{-z_k})
-        return _rule("definition-sigmoid", sig[k])
-
-    @cached_property
-    def bce_loss(self) -> Expr:
-        # E_b with log σ_i = -log(1 + e^{-z_i}), log(1 - σ_i) = -log(1 + e^{z_i});
-        # xreplace, not subs: the terms to replace contain the summation index i on purpose
-        logsig = _derived("log-sigmoid")
-        return _rule("definition-binary-cross-entropy", E_b).xreplace(
-            {log(sig[i]): _last(logsig, log(sig[k])).subs(k, i),
-             log(1 - sig[i]): _last(logsig, log(1 - sig[k])).subs(k, i)})
-
-    @cached_property
-    def bce_grad(self) -> Expr:  # ∂E_b/∂z_k = σ_k - y_k
-        return _derived("sigmoid-bce").result
-
-    def used(self) -> set[str]:
-        """The formulas asked for so far (each remembered as an attribute once read)."""
-        return {name for name in vars(self) if isinstance(getattr(type(self), name, None),
-                                                          cached_property)}
+def _first(lhs) -> Callable[[Derivation], int]:
+    """The first main step with left-hand side ``lhs``."""
+    return lambda d: next(n for n, s in enumerate(d.steps, 1) if s.lhs == lhs and not s.aside)
 
 
-def formulas() -> Formulas:
-    """The formulas of the generated module, each read off its checked derivations when first
-    asked for."""
-    return Formulas()
+def _last(lhs) -> Callable[[Derivation], int]:
+    """The last main step with left-hand side ``lhs`` that holds for any target (no fact)."""
+    return lambda d: max(n for n, s in enumerate(d.steps, 1)
+                         if s.lhs == lhs and not s.aside and not s.facts)
 
 
-def _last(d: Derivation, lhs, first=False, without=None, with_rule=None) -> Expr:
-    """The last (or first) main step of ``d`` with left-hand side ``lhs``, without the fact
-    ``without`` in force, or the one made by the rule ``with_rule``."""
-    found = [s.expr for s in d.main_steps if s.lhs == lhs and without not in s.facts
-             and (with_rule is None or with_rule in s.rules)]
-    return found[0] if first else found[-1]
+def _made_by(rule: str) -> Callable[[Derivation], int]:
+    return lambda d: next(n for n, s in enumerate(d.steps, 1) if rule in s.rules)
 
 
-def _bodies(f: Formulas) -> dict[str, Callable[[], list[str]]]:
-    """How each hole of the templates is filled: lines generated from the formulas ``f``, read
-    (and so checked) only when a template with that hole is filled."""
-    loss, grad, jacobian, hessian = (Symbol(n) for n in ("loss", "grad", "jacobian", "hessian"))
+FORMULAS = {
+    "probs": Formula("probs", "shift-invariance", _made_by("shift-softmax")),
+    "log_probs": Formula("log_probs", "shift-invariance", _last(log(q[k]))),
+    "loss": Formula("loss", "any-target", _first(E)),
+    "grad": Formula("grad", "any-target", _last(Derivative(E, z[k]))),
+    "hessian": Formula("hessian", "any-target", _last(Derivative(E, z[k], z[l]))),
+    "tempered loss": Formula("tempered loss", "any-target", _first(E_T)),
+    "tempered grad": Formula("tempered grad", "any-target", _last(Derivative(E_T, z[k]))),
+    "weighted loss": Formula("weighted loss", "class-weights", _first(E_w)),
+    "weighted grad": Formula("weighted grad", "class-weights", _last(Derivative(E_w, z[k]))),
+    "smoothed target": Formula("smoothed target", "label-smoothing",
+                               _made_by("definition-smoothed-target"),
+                               part=lambda e: e.function),  # the terms y'_i of the sum
+    "smoothed grad": Formula("smoothed grad", "label-smoothing",
+                             _made_by("smoothed-sum")),
+    "bce loss": Formula("bce loss", "sigmoid-bce", _first(Derivative(E_b, z[k])),
+                        part=lambda e: e.expr),  # the loss that step 1 differentiates
+    "bce grad": Formula("bce grad", "sigmoid-bce", _last(Derivative(E_b, z[k]))),
+    "jacobian": Formula("jacobian", "softmax-jacobian", _last(Derivative(q[i], z[k]))),
+}
 
-    def linear(part: int) -> Callable[[], list[str]]:
-        return lambda: layer_lines(f.linear_logits, [("grad_bias", f.linear_bias),
-                                                     ("grad_weight", f.linear_weight)])[part]
 
-    return {
-        # probability targets
-        "softmax": lambda: lines([(Q, f.probs)], ("probs",)),
-        "log_softmax": lambda: lines([(LOGQ, f.log_probs)], ("log_probs",)),
-        "cross_entropy": lambda: lines([(LOGQ, f.log_probs), (loss, f.loss)], ("loss",)),
-        "cross_entropy_grad": lambda: lines([(Q, f.probs), (grad, f.grad)], ("grad",)),
-        "cross_entropy_with_grad": lambda: lines(
-            [(Q, f.probs), (LOGQ, f.log_probs), (loss, f.loss), (grad, f.grad)], ("loss", "grad")),
-        # one-hot targets
-        "cross_entropy_labels": lambda: lines([(loss, f.loss_labels)], ("loss",), one_hot=True),
-        "cross_entropy_grad_labels": lambda: lines([(Q, f.probs), (grad, f.grad_labels)],
-                                                   ("grad",), one_hot=True),
-        "cross_entropy_with_grad_labels": lambda: lines(
-            [(Q, f.probs), (loss, f.loss_labels), (grad, f.grad_labels)], ("loss", "grad"),
-            one_hot=True),
-        "softmax_jacobian": lambda: lines([(Q, f.probs), (jacobian, f.jacobian)], ("jacobian",),
-                                          rows=i),
-        "tempered": lambda: lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.tempered_loss),
-                                   (grad, f.tempered_grad)], ("loss", "grad")),
-        "tempered_labels": lambda: lines([(Q, f.probs), (loss, f.tempered_loss_labels),
-                                          (grad, f.tempered_grad_labels)], ("loss", "grad"),
-                                         one_hot=True),
-        "weighted": lambda: lines([(Q, f.probs), (LOGQ, f.log_probs), (loss, f.weighted_loss),
-                                   (grad, f.weighted_grad)], ("loss", "grad")),
-        "smoothed": lambda: lines([(Y_LS, f.smoothed_target), (Q, f.probs), (LOGQ, f.log_probs),
-                                   (loss, f.smoothed_loss), (grad, f.smoothed_grad)],
-                                  ("loss", "grad")),
-        "linear_logits": linear(0),
-        "linear_grads": linear(1),
-        "sigmoid_bce": lambda: lines([(SIG, f.sigmoid), (loss, f.bce_loss), (grad, f.bce_grad)],
-                                     ("loss", "grad")),
-        "cross_entropy_hessian": lambda: lines([(Q, f.probs), (hessian, f.hessian)], ("hessian",),
-                                               rows=k),
-        "cross_entropy_hessian_labels": lambda: lines([(Q, f.probs), (hessian, f.hessian_labels)],
-                                                      ("hessian",), rows=k, one_hot=True),
-    }
+@dataclass(frozen=True)
+class Body:
+    """What fills one hole of the scaffolding: the arrays it computes, each from a formula;
+    for integer labels or for target arrays; the free indices of a (..., K, K) result; the
+    names the scaffolding gives the values; which bases are the softmax of the logits given
+    (p for logits the scaffolding has divided by T) and which the target."""
+
+    outputs: tuple[tuple[str, str | Expr], ...]  # a formula of FORMULAS, or q_k and log q_k
+    labels: bool = False
+    free: Symbol = k
+    rows: Symbol | None = None
+    names: dict = field(default_factory=dict)
+    softmax: tuple = (q,)
+    target: tuple = (y,)
+    returns: tuple[str, ...] | None = None
+
+
+_PLAIN = (("loss", "loss"),)
+_TEMPERED = {"names": {T: "temperature"}, "softmax": (q, p)}
+
+#: The formulas that fill each hole of the scaffolding.
+BODIES = {
+    "softmax": Body((("probs", q[k]),)),          # q_k, as shift-invariance defines it
+    "log_softmax": Body((("log_probs", log(q[k])),)),
+    "cross_entropy": Body(_PLAIN),
+    "cross_entropy_labels": Body(_PLAIN, labels=True),
+    "cross_entropy_grad": Body((("grad", "grad"),)),
+    "cross_entropy_grad_labels": Body((("grad", "grad"),), labels=True),
+    "cross_entropy_with_grad": Body((("loss", "loss"), ("grad", "grad"))),
+    "cross_entropy_with_grad_labels": Body((("loss", "loss"), ("grad", "grad")), labels=True),
+    "cross_entropy_hessian": Body((("hessian", "hessian"),), free=l, rows=k),
+    "cross_entropy_hessian_labels": Body((("hessian", "hessian"),), labels=True, free=l, rows=k),
+    "tempered": Body((("loss", "tempered loss"), ("grad", "tempered grad")), **_TEMPERED),
+    "tempered_labels": Body((("loss", "tempered loss"), ("grad", "tempered grad")),
+                            labels=True, **_TEMPERED),
+    "weighted": Body((("loss", "weighted loss"), ("grad", "weighted grad")),
+                     names={w: "weight"}),
+    "smoothed_target": Body((("target", "smoothed target"),), labels=True, free=i,
+                            names={epsilon: "epsilon"}),
+    "smoothed": Body((("loss", "loss"), ("grad", "smoothed grad")), target=(y, y_ls)),
+    "sigmoid_bce": Body((("loss", "bce loss"), ("grad", "bce grad"))),
+    "softmax_jacobian": Body((("jacobian", "jacobian"),), free=k, rows=i),
+}
+
+
+def _fill(hole: str, definitions: dict, used: set[str], rewrites: set[str],
+          called: set[str]) -> list[str]:
+    """The lines of one hole: its formulas lowered by :func:`derive.lowering.lower`, after
+    the line of the shifted logits where they read them."""
+    body = BODIES[hole]
+    values = Values(names=body.names, softmax=body.softmax, target=body.target)
+    outputs = []
+    for name, formula in body.outputs:
+        if isinstance(formula, str):
+            used.add(formula)
+            formula = FORMULAS[formula].expr()
+        outputs.append((name, formula))
+    program = lower(outputs, values, definitions, labels=body.labels, returns=body.returns,
+                    free=body.free, rows=body.rows)
+    rewrites |= program.rewrites
+    called |= program.calls
+    lines = program.lines
+    if "shifted" in program.reads:
+        lines = ["shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j", *lines]
+    return lines
+
+
+def _layer(part: int) -> list[str]:
+    return layer_lines(LINEAR.statement, [("grad_bias", _last_result("linear-layer", b)),
+                                              ("grad_weight", _derived("linear-layer").result)])[part]
+
+
+def _last_result(name: str, base) -> Expr:
+    """The last main step of ``name`` whose left-hand side differentiates with respect to an
+    entry of ``base``."""
+    d = _derived(name)
+    return next(s.expr for s in reversed(d.main_steps) if isinstance(s.lhs, Derivative)
+                and s.lhs.variables[0].base == base)
 
 
 def _indent(hole: str, body: list[str]) -> str:
     """A hole's lines, indented as its template needs them."""
     nested = ("cross", "tempered")  # bodies inside an if/else on the kind of target
-    width = 12 if hole.startswith(nested) else 4 if hole.startswith("linear") else 8
+    width = 12 if hole.startswith(nested) else \
+        4 if hole.startswith("linear") or hole == "smoothed_target" else 8
     return "\n".join(" " * width + line for line in body)
 
 
@@ -262,16 +218,26 @@ def source(functions: Iterable[str] | None = None) -> str:
     asked for, so only those are checked.
     """
     names = _functions(functions)
-    f = Formulas()
-    bodies = _bodies(f)
+    definitions = softmax_definitions(FORMULAS["probs"].expr(), FORMULAS["log_probs"].expr())
+    used: set[str] = {"probs", "log_probs"}
+    rewrites: set[str] = set()
+    called: set[str] = {"_one_hot"}  # the scaffolding calls it
     parts = []
     for name in names:
         template = scaffold.FUNCTIONS[name]
         holes = [field for _, field, _, _ in string.Formatter().parse(template) if field]
-        parts.append(template.format(**{hole: _indent(hole, bodies[hole]()) for hole in holes}))
-    sources = "\n".join(f"  {what:<18} {where}" for what, where in _sources(f, names))
+        filled = {}
+        for hole in holes:
+            if hole.startswith("linear"):
+                lines = _layer(0 if hole == "linear_logits" else 1)
+            else:
+                lines = _fill(hole, definitions, used, rewrites, called)
+            filled[hole] = _indent(hole, lines)
+        parts.append(template.format(**filled))
+    sources = "\n".join(_sources(used, names, rewrites))
+    helpers = "".join(HELPERS[h] for h in helpers_for(called))
     return (scaffold.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
-            + scaffold.PRELUDE.format() + "".join(parts))
+            + scaffold.PRELUDE.format() + helpers + "".join(parts))
 
 
 def _exports(names: list[str]) -> str:
@@ -281,33 +247,34 @@ def _exports(names: list[str]) -> str:
                          break_long_words=False, break_on_hyphens=False) + "]"
 
 
-def _sources(f: Formulas, names: list[str]) -> list[tuple[str, str]]:
-    """Where each formula of the module comes from: (what, derivation and step), for the
-    formulas its functions use (and the ``batch-mean`` derivation, which
-    ``cross_entropy_grad(..., reduction="mean")`` implements, when it has that function)."""
-    def where(d: Derivation, expr) -> str:
-        number = next(n for n, s in enumerate(d.steps, 1) if s.expr == expr and not s.aside)
-        return f"{d.name}, step {number}: {TextPrinter().doprint(d.steps[number - 1].lhs)} = " \
-               f"{TextPrinter().doprint(expr)}"
-
-    cited = f.used() | set(names)
-    # (what, derivation, the expression cited, the formula or function that makes it cited)
-    entries: list[tuple[str, str, Callable[[Derivation], Expr], str]] = [
-        ("probs", "shift-invariance", lambda d: f.probs, "probs"),
-        ("log_probs", "shift-invariance", lambda d: f.log_probs, "log_probs"),
-        ("loss", "any-target", lambda d: f.loss, "loss"),
-        ("grad", "any-target", lambda d: f.grad, "grad"),
-        ("jacobian", "softmax-jacobian", lambda d: f.jacobian, "jacobian"),
-        ("hessian", "any-target", lambda d: f.hessian, "hessian"),
-        ('reduction="mean"', "batch-mean", lambda d: d.result, "cross_entropy_grad"),
-        ("tempered grad", "any-target", lambda d: f.tempered_grad, "tempered_grad"),
-        ("weighted grad", "class-weights", lambda d: f.weighted_grad, "weighted_grad"),
-        ("smoothed grad", "label-smoothing", lambda d: f.smoothed_grad, "smoothed_grad"),
-        ("log(1 - sigmoid)", "log-sigmoid", lambda d: d.result, "bce_loss"),
-        ("sigmoid grad", "sigmoid-bce", lambda d: f.bce_grad, "bce_grad"),
-    ]
-    return [(what, where(_derived(name), expr(_derived(name))))
-            for what, name, expr, when in entries if when in cited]
+def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
+    """Where each formula of the module comes from (derivation and step), for the formulas its
+    functions use, the ``batch-mean`` derivation that ``reduction="mean"`` implements, and the
+    rewrites that made them stable, each wrapped at 95 columns."""
+    text = TextPrinter().doprint
+    lines = []
+    for key, formula in FORMULAS.items():
+        if key in used:
+            d, n = formula.step()
+            step = d.steps[n - 1]
+            lines.append(f"  {formula.what:<16} {d.name}, step {n}: {text(step.lhs)} = "
+                         f"{text(step.expr)}")
+    if "cross_entropy_grad" in names:
+        d = _derived("batch-mean")
+        what = 'reduction="mean"'
+        lines.append(f"  {what:<16} {d.name}, step {len(d.steps)}: "
+                     f"{text(d.steps[-1].lhs)} = {text(d.result)}")
+    if any(name.startswith("linear") for name in names):
+        d = _derived("linear-layer")
+        lines.append(f"  {'layer grads':<16} {d.name}, step {len(d.steps)}: "
+                     f"{text(d.steps[-1].lhs)} = {text(d.result)}")
+    for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
+        if rw.name in rewrites:
+            step = rw.step()
+            where = f" ({step[0]}, step {step[1]})" if step else ""
+            lines.append(f"  {rw.name}: {rw.why}{where}")
+    return [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
+                          break_on_hyphens=False) for line in lines]
 
 
 def load_module(name: str = MODULE_NAME,

@@ -20,7 +20,8 @@ from sympy import Derivative, Expr, IndexedBase, Symbol
 
 from . import __version__
 from .errors import DeriveError
-from .lowering import (LABEL_REWRITES, REWRITES, LoweringError, Values, lower,
+from .helpers import HELPERS, needed
+from .lowering import (LABEL_REWRITES, MASKED_SUM, REWRITES, LoweringError, Values, lower,
                        softmax_definitions, value_name)
 from .model import PARAMETERS, c, k, own_symbols, q, w
 from .records import Derivation
@@ -137,8 +138,7 @@ def source(s: LossSpec) -> str:
             reads |= program.reads
             cases.append(program.lines)
         bodies[function] = cases
-    called |= {n for h in called for n in _HELPER_NEEDS.get(h, ())}
-    helpers = [h for h in _HELPERS if h in called]
+    helpers = needed(called)
     needs_shift = bool({"shift", "shifted"} & reads)
 
     symbol = s.derivation.steps[0].lhs
@@ -150,7 +150,7 @@ def source(s: LossSpec) -> str:
         step = d.steps[n - 1]
         sources.append(f"  {what:<10} {d.name}, step {n}: {text.doprint(step.lhs)} = "
                        f"{text.doprint(step.expr)}")
-    for rw in (*REWRITES, *LABEL_REWRITES):
+    for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
         if rw.name in rewrites:
             step = rw.step()
             where = f" ({step[0]}, step {step[1]})" if step else ""
@@ -177,7 +177,7 @@ def source(s: LossSpec) -> str:
             "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
             "renormalised).", 95),
         values=_describe_values(scalars, arrays))]
-    parts.append(PRELUDE + "".join(_HELPERS[h] for h in helpers))
+    parts.append(PRELUDE + "".join(HELPERS[h] for h in helpers))
     for function, (outputs, returned) in _FUNCTIONS.items():
         cases = bodies[function]
         body = unpack
@@ -407,124 +407,6 @@ def _scale(grad, reduction, out_dtype, logits):
         grad /= grad.size // grad.shape[-1]
     return grad.astype(out_dtype, copy=False)
 '''
-
-#: Helpers that call other helpers.
-_HELPER_NEEDS = {"_logsumexp": ("_log_sum_shifted",)}
-
-_HELPERS = {
-    "_take": '''
-
-def _take(values, labels):
-    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
-    return numpy.take_along_axis(values, labels, axis=-1)
-''',
-    "_sum_off_label": '''
-
-def _sum_off_label(values, labels):
-    """Σ_j values_j over the classes other than each row's label."""
-    values = numpy.array(numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:]))
-    numpy.put_along_axis(values, labels, 0, axis=-1)
-    return numpy.sum(values, axis=-1, keepdims=True)
-''',
-    "_class_at": '''
-
-def _class_at(array, labels):
-    """A per-class array's entry at each row's label."""
-    return array[labels]
-''',
-    "_one_hot": '''
-
-def _one_hot(labels, logits):
-    """The one-hot rows of the labels."""
-    return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
-''',
-    "_set_at_label": '''
-
-def _set_at_label(values, labels, row, logits, out=None):
-    """values with each row's entry at its label replaced by row."""
-    if out is None:
-        out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
-    numpy.put_along_axis(out, labels, row, axis=-1)
-    return out
-''',
-    "_log_sum_shifted": '''
-
-def _log_sum_shifted(total, exps, out=None):
-    """log Σ_j e^(s_j) for the shifted logits s (max 0), given the sum and the exponentials:
-    where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
-    lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
-    that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
-    near = total[..., 0] < 1.0625
-    out = numpy.log(total, out=out)
-    if near.any():
-        e = exps[near]
-        others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)
-        out[near, 0] = numpy.log1p(others)
-    return out
-''',
-    "_logsumexp": '''
-
-def _logsumexp(u):
-    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows (and
-    where the largest term dominates, the log is log1p of the others: see _log_sum_shifted)."""
-    m = numpy.max(u, axis=-1, keepdims=True)
-    m = numpy.where(numpy.isfinite(m), m, 0)
-    exps = numpy.exp(u - m)
-    return m + _log_sum_shifted(numpy.sum(exps, axis=-1, keepdims=True), exps)
-''',
-    "_softmax": '''
-
-def _softmax(u):
-    """e^(u_k) / Σ_j e^(u_j), from the max-shifted exponentials."""
-    e = numpy.exp(u - numpy.max(u, axis=-1, keepdims=True))
-    return e / numpy.sum(e, axis=-1, keepdims=True)
-''',
-    "_softplus": '''
-
-def _softplus(u, out=None):
-    """log(1 + e^u) without overflow."""
-    return numpy.logaddexp(0, u, out=out)
-''',
-    "_sigmoid": '''
-
-def _sigmoid(u, out=None):
-    """1 / (1 + e^(-u)), from e^(-|u|), which never overflows."""
-    e = numpy.exp(-numpy.abs(u))
-    return numpy.divide(numpy.where(u >= 0, 1, e), 1 + e, out=out)
-''',
-    "_one_minus_exp": '''
-
-def _one_minus_exp(l, out=None):
-    """1 - e^l as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
-    out = numpy.expm1(l, out=out)
-    return numpy.negative(out, out=out)
-''',
-    "_log_one_minus_exp": '''
-
-def _log_one_minus_exp(l, out=None):
-    """log(1 - e^l) for l ≤ 0: log(-expm1(l)) near 0, log1p(-e^l) further away."""
-    with numpy.errstate(divide="ignore", invalid="ignore"):
-        near = numpy.log(-numpy.expm1(l))
-        far = numpy.log1p(-numpy.exp(l))
-    return numpy.where(l > -0.6931471805599453, near, far)
-''',
-    "_log_ratio": '''
-
-def _log_ratio(l, out=None):
-    """l / (1 - e^l), and its limit -1 at l = 0."""
-    l = numpy.asarray(l)
-    d = -numpy.expm1(l)
-    out = numpy.full_like(l, -1) if out is None else numpy.copyto(out, -1) or out
-    return numpy.divide(l, d, out=out, where=d != 0)
-''',
-    "_xlogy": '''
-
-def _xlogy(x, y, out=None):
-    """x log y, with 0 log 0 = 0."""
-    with numpy.errstate(divide="ignore", invalid="ignore"):
-        return numpy.where(x == 0, 0, x * numpy.log(y))
-''',
-}
 
 FUNCTION = '''
 

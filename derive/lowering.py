@@ -29,7 +29,7 @@ from sympy import (Add, Dummy, Expr, Function, Indexed, IndexedBase, KroneckerDe
 from sympy.printing.numpy import NumPyPrinter
 
 from .errors import DeriveError
-from .model import ABBREVIATIONS, ARRAYS, K, c, k, q, sig, y, z
+from .model import ABBREVIATIONS, ARRAYS, K, c, free_indices, k, q, sig, y, z
 from .render.printers import TextPrinter
 
 
@@ -65,6 +65,31 @@ class SetAtLabel(ArrayOp):
 
 class LogSumExp(ArrayOp):
     """log Σ_j e^{u_j}, computed as m + log Σ_j e^{u_j - m} with m = max_j u_j."""
+
+
+class _View(ArrayOp):
+    """An array seen along other axes: a number stays a number."""
+
+    @classmethod
+    def eval(cls, arg):
+        return arg if arg.is_Number else None
+
+
+class Column(_View):
+    """An array along the classes as the second-last axis of a (..., K, K) array."""
+
+
+class Row(_View):
+    """An array along the classes as the last axis of a (..., K, K) array."""
+
+
+class PairAxis(_View):
+    """One value a row (..., 1) as (..., 1, 1), to multiply a (..., K, K) array."""
+
+
+class SumXLogQ(ArrayOp):
+    """Σ_j x_j log q_j along the classes, keeping the axis, with 0 · log 0 = 0 where a class is
+    masked (a logit of -inf)."""
 
 
 class SumOffLabel(ArrayOp):
@@ -108,10 +133,11 @@ class XLogY(ArrayOp):
 #: Array symbols: the names the generated code gives them.
 LOGITS, TARGET, SHIFT, SHIFTED, PROBS, LOG_PROBS, CLASSES = (
     Symbol(n) for n in ("logits", "target", "shift", "shifted", "probs", "log_probs", "classes"))
+EYE = Symbol("eye")  # δ of the two axes of a (..., K, K) array
 
 #: What the comments call each array symbol.
 _MATH = {LOGITS: "z", TARGET: "y", SHIFT: "a", SHIFTED: "(z - a)", PROBS: "q",
-         LOG_PROBS: "log q", CLASSES: "K"}
+         LOG_PROBS: "log q", CLASSES: "K", EYE: "δ"}
 
 
 def value_name(symbol) -> str:
@@ -128,33 +154,45 @@ def value_name(symbol) -> str:
 
 @dataclass(frozen=True)
 class Shape:
-    """Which axes an array has: the rows (leading axes) and the class axis."""
+    """Which axes an array has: the rows (leading axes), the class axis, and the second class
+    axis of a (..., K, K) array."""
 
     rows: bool
     classes: bool
+    pair: bool = False
 
     def __or__(self, other: "Shape") -> "Shape":  # broadcasting
-        return Shape(self.rows or other.rows, self.classes or other.classes)
+        return Shape(self.rows or other.rows, self.classes or other.classes,
+                     self.pair or other.pair)
 
 
 SCALAR, ROW, CLASS, FULL = Shape(False, False), Shape(True, False), Shape(False, True), \
     Shape(True, True)
+PAIR = Shape(True, True, True)
 
 
 # -- pass 1: indexed formula -> array formula ---------------------------------------------------
 
 @dataclass
 class Values:
-    """The scalar parameters and per-class arrays of the formulas, as array symbols."""
+    """The scalar parameters and per-class arrays of the formulas, as array symbols.
+
+    ``names`` gives some of them the names the generated code already has for them (the
+    catalogue's ``temperature``, ``epsilon``, ``weight``); ``softmax`` are the bases that stand
+    for the softmax of the logits the code was given (q, and p for logits already divided by T).
+    """
 
     scalars: dict[Symbol, Symbol] = field(default_factory=dict)
     arrays: dict[IndexedBase, Symbol] = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
+    softmax: tuple = (q,)
+    target: tuple = (y,)
 
     def scalar(self, s: Symbol) -> Symbol:
-        return self.scalars.setdefault(s, Symbol(value_name(s)))
+        return self.scalars.setdefault(s, Symbol(self.names.get(s) or value_name(s)))
 
     def array(self, base: IndexedBase) -> Symbol:
-        return self.arrays.setdefault(base, Symbol(value_name(base)))
+        return self.arrays.setdefault(base, Symbol(self.names.get(base) or value_name(base)))
 
     def math(self) -> dict[Symbol, str]:
         text = TextPrinter()
@@ -162,34 +200,42 @@ class Values:
                 **{v: text.doprint(b) for b, v in self.arrays.items()}}
 
 
-def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
+def to_array(expr: Expr, values: Values, free: Symbol = k, rows: Symbol | None = None) -> Expr:
     """``expr`` as an array formula: the index ``free`` and every summed index are the class
-    axis; ``c`` is each row's label."""
+    axis; ``c`` is each row's label.  With ``rows``, the formula fills a (..., K, K) array:
+    ``rows`` indexes its second-last axis and ``free`` its last."""
     text = TextPrinter().doprint
 
-    def convert(e, bound):
+    def convert(e, bound, pair=False):
         if isinstance(e, UnevaluatedExpr):
-            return convert(e.args[0], bound)
+            return convert(e.args[0], bound, pair)
         if isinstance(e, Sum):
             *inner, (index, low, high) = e.limits  # Σ_i Σ_j f: the last limit is outermost
             if low != 1 or high != K:
                 raise LoweringError(f"a sum must run over the classes 1..K: {text(e)}")
-            if free in e.function.free_symbols:
+            if e.function.free_symbols & {free, rows}:
                 raise LoweringError(f"cannot vectorise {text(e)}: its terms depend on the free "
-                                    f"index {free} too")
+                                    f"index {free if free in e.function.free_symbols else rows} "
+                                    "too")
             term = Sum(e.function, *inner) if inner else e.function
             if isinstance(term, Sum):  # Σ_j a_i b_j = a_i Σ_j b_j: what the inner sum's index
                 (j, _, _), = term.limits[-1:]  # does not reach stands outside it
                 kept, rest = term.function.as_independent(j, as_Add=False)
                 if kept != 1:
                     term = kept * Sum(rest, *term.limits)
-            return ClassSum(convert(term, index))
+            total = ClassSum(convert(term, index))
+            return PairAxis(total) if pair else total
         if isinstance(e, KroneckerDelta):
+            if rows is not None and set(e.args) == {rows, free}:
+                return EYE
             if set(e.args) == {bound, c}:
                 return TARGET  # δ_kc is the one-hot target of the label c
             raise LoweringError(f"cannot vectorise {text(e)}")
         if isinstance(e, Indexed):
             (index,), base = e.indices, e.base
+            if pair and index in (rows, free):  # one of the two axes of a (..., K, K) array
+                inner = convert(base[index], index)
+                return Column(inner) if index == rows else Row(inner)
             if index == c:
                 inner = convert(base[bound], bound)
                 return ClassAt(inner) if base not in (z, y, q, sig) else AtLabel(inner)
@@ -198,9 +244,9 @@ def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
                                     "class axis of the sum around it")
             if base == z:
                 return LOGITS
-            if base == y:
+            if base in values.target:
                 return TARGET
-            if base == q:
+            if base in values.softmax:
                 return PROBS
             if base == sig:
                 return Sigmoid(LOGITS)
@@ -216,9 +262,9 @@ def to_array(expr: Expr, values: Values, free: Symbol = k) -> Expr:
             return values.scalar(e)
         if not e.args:
             return e
-        return e.func(*(convert(a, bound) for a in e.args))
+        return e.func(*(convert(a, bound, pair) for a in e.args))
 
-    return convert(expr, free)
+    return convert(expr, free, rows is not None)
 
 
 # -- pass 2: named rewrites ---------------------------------------------------------------------
@@ -409,6 +455,19 @@ LABEL_REWRITES = (
 )
 
 
+def _masked_sum(e):
+    """Σ_j x_j log q_j, linear in log q, as a sum in which 0 · log 0 = 0."""
+    if isinstance(e, ClassSum) and isinstance(e.args[0], Mul) and LOG_PROBS in e.args[0].args:
+        rest = e.args[0] / LOG_PROBS
+        if not rest.has(LOG_PROBS):
+            return SumXLogQ(rest, LOG_PROBS)
+    return None
+
+
+MASKED_SUM = Rewrite("masked-sum", "Σ_j y_j log q_j with 0 · log 0 = 0 where a class is "
+                     "masked (q_j = 0): the limit of y log q as y → 0", _masked_sum)
+
+
 def _exact_log_sum(expr: Expr, used: set[str]) -> Expr:
     """``expr`` with log Σ_j e^{z_j - a} computed by :class:`LogSumShifted`."""
     total = ClassSum(exp(SHIFTED))
@@ -508,14 +567,20 @@ def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
 
 #: Array symbols with both axes, and operations whose result has one value a row.
 _FULL_SYMBOLS = (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS)
-_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel)
+_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel, SumXLogQ)
 _FULL_OPS = (OneHot, Softmax, SetAtLabel)
 
 
 def shape_of(e: Expr, symbol: Callable[[Symbol], Shape]) -> Shape:
     """The axes of the array formula ``e``; ``symbol`` gives a symbol's."""
+    if e == EYE:
+        return Shape(False, True, True)
     if isinstance(e, Symbol):
         return symbol(e)
+    if isinstance(e, (Column, Row)):
+        return shape_of(e.args[0], symbol) | Shape(False, False, True)
+    if isinstance(e, PairAxis):
+        return Shape(True, False, True)
     if isinstance(e, _ROW_OPS):
         return ROW
     if isinstance(e, _FULL_OPS):
@@ -615,6 +680,7 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     LogSumExp: ("_logsumexp", "", False),
     LogSumShifted: ("_log_sum_shifted", "", True),
     SumOffLabel: ("_sum_off_label", "", False),
+    SumXLogQ: ("_sum_xlogq", "", False),
     Softmax: ("_softmax", "", False),
     SoftPlus: ("_softplus", "", True),
     Sigmoid: ("_sigmoid", "", True),
@@ -623,6 +689,15 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     LogRatio: ("_log_ratio", "", False),
     XLogY: ("_xlogy", "", False),
 }
+
+
+#: How an array is viewed along the axes of a (..., K, K) array.
+_VIEWS = {Column: "[..., :, None]", Row: "[..., None, :]", PairAxis: "[..., None]"}
+
+
+def _name(operand: str) -> str:
+    """The array an operand reads: ``probs`` for ``probs[..., :, None]``."""
+    return operand.partition("[")[0]
 
 
 class _CodePrinter(NumPyPrinter):
@@ -644,6 +719,17 @@ class CommentPrinter(TextPrinter):
 
     def _print_ClassSum(self, expr):
         return "Σ_j %s" % self._factor(expr.args[0])
+
+    def _print_Column(self, expr):
+        return self._print(expr.args[0])
+
+    _print_PairAxis = _print_Column
+
+    def _print_Row(self, expr):
+        return "%sᵀ" % self._factor(expr.args[0])
+
+    def _print_SumXLogQ(self, expr):
+        return "Σ_j %s" % self._factor(expr.args[0] * expr.args[1])
 
     def _print_SumOffLabel(self, expr):
         return "Σ_(j≠c) %s" % self._factor(expr.args[0])
@@ -722,6 +808,8 @@ class Lowering:
     def define(self, name: str, expr: Expr) -> str:
         if isinstance(expr, Symbol) or expr.is_Number:
             operand = self.operand(expr)
+            if operand == name:  # q or log q, already computed under the output's name
+                return name
             return self._add(name, "", (operand,), expr, self.shapes.get(operand, SCALAR),
                              inplace=False)
         return self._emit(expr, name)
@@ -729,6 +817,10 @@ class Lowering:
     def operand(self, e: Expr) -> str:
         if e in self.names:
             return self.names[e]
+        if isinstance(e, (Column, Row, PairAxis)):  # a view of an array, not a new one
+            return self.operand(e.args[0]) + _VIEWS[type(e)]
+        if e == EYE:
+            return "numpy.eye(logits.shape[-1], dtype=logits.dtype)"
         if e in self.pending:  # a common subexpression, or q or log q: computed when first read
             value = self.pending.pop(e)
             name = e.name if e in (PROBS, LOG_PROBS) else str(next(self.fresh))
@@ -800,8 +892,10 @@ class Lowering:
         if coeff != 1 or not items or items[0][0] == "numpy.divide" and negate:
             items.append(("numpy.multiply", -coeff if negate else coeff))
             negate = False
-        rank = {SCALAR: 0, ROW: 1, CLASS: 1, FULL: 2}
-        items.sort(key=lambda item: (rank[self.shape(item[1])], item[0] == "numpy.divide"))
+        def rank(f):  # how many entries an operand has: scalars, rows, then whole arrays
+            shape = self.shape(f)
+            return shape.rows + shape.classes + 2 * shape.pair
+        items.sort(key=lambda item: (rank(item[1]), item[0] == "numpy.divide"))
         first_call, first = items[0]
         if first_call == "numpy.divide":
             acc, value, items = "1", S.One, items
@@ -809,15 +903,15 @@ class Lowering:
             acc, value, items = self.operand(first), first, items[1:]
         steps = list(items)
         if negate:  # on the smallest value that has it: a row rather than every class
-            full = [n for n, (_, f) in enumerate(steps) if self.shape(f) == FULL]
-            at = len(steps) if self.shape(value) == FULL or not full else full[0]
-            steps.insert(at, ("numpy.negative", None))
+            full = [n for n, (_, f) in enumerate(steps) if rank(f) >= 2]
+            at = len(steps) if rank(value) >= 2 or not full else full[0]
+            steps.insert(at, ("numpy.subtract", None))  # 0 - x: never a signed zero, as -x is
         if not steps:
             return self._add(name, "", (acc,), value, self.shape(value), inplace=False)
         for n, (call, other) in enumerate(steps):
             target = name if n == len(steps) - 1 else str(next(self.fresh))
             if other is None:
-                value, args = -value, (acc,)
+                value, args = -value, ("0", acc)
             else:
                 value = value * other if call == "numpy.multiply" else value / other
                 args = (acc, self.operand(other))
@@ -837,12 +931,13 @@ class Lowering:
         last_use: dict[str, int] = {}
         for n, ins in enumerate(self.code):
             for arg in ins.args:
-                last_use[arg] = n
+                last_use[_name(arg)] = n
         for out in outputs:
             last_use[out] = len(self.code)
         for ins in reversed(self.code):  # a name for another array keeps that array alive
             if not ins.call and ins.name in last_use:
-                last_use[ins.args[0]] = max(last_use.get(ins.args[0], 0), last_use[ins.name])
+                base = _name(ins.args[0])
+                last_use[base] = max(last_use.get(base, 0), last_use[ins.name])
         owned = set(owned)
         for n, ins in enumerate(self.code):
             if ins.inplace and ins.call and ins.shape != SCALAR:  # not a NumPy scalar
@@ -855,9 +950,12 @@ class Lowering:
         """Number the temporaries t0, t1, ... in the order the lines create them."""
         order = [ins.name for ins in self.code if re.fullmatch(r"t\d+", ins.name)]
         new = {old: f"t{n}" for n, old in enumerate(order)}
+        def rename(arg):
+            base, bracket, view = arg.partition("[")
+            return new.get(base, base) + bracket + view
         for ins in self.code:
             ins.name = new.get(ins.name, ins.name)
-            ins.args = tuple(new.get(a, a) for a in ins.args)
+            ins.args = tuple(rename(a) for a in ins.args)
             ins.out = new.get(ins.out, ins.out)
 
     def lines(self) -> list[str]:
@@ -912,12 +1010,14 @@ class Program:
 
 
 def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
-          labels: bool, returns: tuple[str, ...] | None = None) -> Program:
+          labels: bool, returns: tuple[str, ...] | None = None, free: Symbol = k,
+          rows: Symbol | None = None) -> Program:
     """Source lines computing each named output from its indexed formula.
 
     ``definitions`` say what ``probs`` and ``log_probs`` are (:func:`softmax_definitions`);
     ``labels`` lowers for integer labels instead of target arrays; ``returns`` names the arrays
-    read after these lines (default: every output).
+    read after these lines (default: every output); ``free`` and ``rows`` are the free indices
+    (see :func:`to_array`).
     """
     used: set[str] = set()
     shape = _class_axis(set(values.arrays.values()))
@@ -925,7 +1025,7 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
         used.add("sum-of-constant")
         return CLASSES * e.args[0]
-    arrays = [to_array(expr, values).replace(
+    arrays = [to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None).replace(
         lambda e: isinstance(e, ClassSum) and not shape(e.args[0]).classes, constant_sum)
         for _, expr in outputs]
     arrays = [_bottom_up(a, REWRITES, used) for a in arrays]
@@ -943,7 +1043,7 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         # the rewrites again, on the entries at the labels: log σ(z_c), 1 - σ(z_c), ...
         arrays = [_bottom_up(_push_labels(a, lowering.shape, definitions), REWRITES, used)
                   for a in arrays]
-    arrays = [_exact_log_sum(a, used) for a in arrays]
+    arrays = [_bottom_up(_exact_log_sum(a, used), (MASKED_SUM,), used) for a in arrays]
     if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
         # multiply it are then combined before the one product over every class
         arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]

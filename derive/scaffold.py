@@ -105,33 +105,6 @@ def _check_probabilities(given, probs):
                          f"the dtype of the logits")
 
 
-def _take(values, labels):
-    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
-    return numpy.take_along_axis(values, labels, axis=-1)
-
-
-def _subtract_one_hot(values, labels, out=None):
-    """values - y for the one-hot target y of the labels: 1 comes off each row at its label."""
-    if out is None:
-        out = values.copy()
-    numpy.put_along_axis(out, labels, numpy.take_along_axis(out, labels, axis=-1) - 1, axis=-1)
-    return out
-
-
-def _sum_xlogq(target, log_probs):
-    """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
-    total = numpy.einsum("...k,...k->...", target, log_probs)[..., None]
-    bad = numpy.isnan(total[..., 0])
-    if bad.any():  # only 0 · (-inf) or a NaN log-probability makes NaN: recompute those rows
-        target, log_probs = target[bad], log_probs[bad]
-        # 0 · log 0 = 0 for a masked class; a row that cannot be normalised (all -inf, or with
-        # a +inf or NaN logit) has NaN log-probabilities, and stays NaN whatever its target
-        counted = (target != 0) | numpy.isnan(log_probs)
-        rows = numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=counted)
-        total[bad, 0] = rows.sum(axis=-1)
-    return total
-
-
 def _prepare(logits, target, reduction):
     """Check the arguments of a loss function and bring them to the form the formulas use."""
     if reduction not in _REDUCTIONS:
@@ -159,11 +132,6 @@ def _layer(inputs, weight, bias):
     dtype = numpy.dtype(numpy.float32) if out_dtype == numpy.float16 else out_dtype
     return (inputs.reshape(-1, inputs.shape[-1]).astype(dtype, copy=False),
             weight.astype(dtype, copy=False), bias.astype(dtype, copy=False), out_dtype)
-
-
-def _one_hot(labels, logits):
-    """The one-hot targets of the labels, for the formulas that need whole rows."""
-    return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
 
 
 def _number(value, name, dtype, low, high, open_low=False):
@@ -364,7 +332,7 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
         raise ValueError("labels: label smoothing takes integer class labels of shape "
                          "logits.shape[:-1]")
     epsilon = _number(epsilon, "epsilon", logits.dtype, 0, 1)
-    target = _one_hot(labels, logits)
+{smoothed_target}
     shift = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {smoothed}

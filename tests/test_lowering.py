@@ -7,6 +7,7 @@ import pytest
 
 import derive
 from derive import lossmodule, lowering
+from derive.helpers import HELPERS
 from derive.cli import main
 
 FOCAL = "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"
@@ -21,7 +22,7 @@ def helpers(*names):
     """The generated module's helper functions, compiled on their own."""
     space = {"numpy": np}
     for name in names:
-        exec(compile(lossmodule._HELPERS[name], name, "exec"), space)
+        exec(compile(HELPERS[name], name, "exec"), space)
     return space
 
 

@@ -38,12 +38,16 @@ def requested(monkeypatch):
     return names
 
 
+# functions of integer labels also ask for class-weights, whose one-hot aside proves the
+# one-hot rewrites of the lowering
 @pytest.mark.parametrize("functions, needed", [
-    (EVAL, {"shift-invariance", "any-target", "softmax-jacobian"}),
+    (EVAL, {"shift-invariance", "any-target", "softmax-jacobian", "class-weights"}),
     (("softmax",), {"shift-invariance"}),
     (("softmax_jacobian",), {"shift-invariance", "softmax-jacobian"}),
-    (("linear_cross_entropy_with_grad",), {"shift-invariance", "any-target", "softmax-jacobian", "linear-layer"}),
-    (("smoothed_cross_entropy_with_grad",), {"shift-invariance", "label-smoothing", "any-target", "softmax-jacobian"}),
+    (("linear_cross_entropy_with_grad",), {"shift-invariance", "any-target", "softmax-jacobian",
+                                           "linear-layer", "class-weights"}),
+    (("smoothed_cross_entropy_with_grad",), {"shift-invariance", "label-smoothing", "any-target",
+                                             "softmax-jacobian", "class-weights"}),
 ])
 def test_a_subset_asks_only_for_the_derivations_it_needs(requested, functions, needed):
     codegen.source(functions=functions)

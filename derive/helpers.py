@@ -1,0 +1,149 @@
+"""The NumPy helpers that generated code calls: one text a function, put into a module only
+when its lines call it (and with the helpers it calls in turn).
+
+They are the NumPy spelling of the operations of :mod:`derive.lowering` that are not one NumPy
+call: the entries at the labels, the stable forms of 1 - e^l, log(1 - e^l), log Σ e^s and the
+sigmoid, and sums with 0 · log 0 = 0.
+"""
+from __future__ import annotations
+
+#: Helpers that call other helpers.
+HELPER_NEEDS = {"_logsumexp": ("_log_sum_shifted",)}
+
+HELPERS = {
+    "_sum_xlogq": '''
+
+def _sum_xlogq(target, log_probs):
+    """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
+    total = numpy.einsum("...k,...k->...", target, log_probs)[..., None]
+    bad = numpy.isnan(total[..., 0])
+    if bad.any():  # only 0 · (-inf) or a NaN log-probability makes NaN: recompute those rows
+        target, log_probs = target[bad], log_probs[bad]
+        # 0 · log 0 = 0 for a masked class; a row that cannot be normalised (all -inf, or with
+        # a +inf or NaN logit) has NaN log-probabilities, and stays NaN whatever its target
+        counted = (target != 0) | numpy.isnan(log_probs)
+        rows = numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=counted)
+        total[bad, 0] = rows.sum(axis=-1)
+    return total
+''',
+    "_take": '''
+
+def _take(values, labels):
+    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    return numpy.take_along_axis(values, labels, axis=-1)
+''',
+    "_sum_off_label": '''
+
+def _sum_off_label(values, labels):
+    """Σ_j values_j over the classes other than each row's label."""
+    values = numpy.array(numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:]))
+    numpy.put_along_axis(values, labels, 0, axis=-1)
+    return numpy.sum(values, axis=-1, keepdims=True)
+''',
+    "_class_at": '''
+
+def _class_at(array, labels):
+    """A per-class array's entry at each row's label."""
+    return array[labels]
+''',
+    "_one_hot": '''
+
+def _one_hot(labels, logits):
+    """The one-hot targets of the labels, for the formulas that need whole rows."""
+    return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
+
+''',
+    "_set_at_label": '''
+
+def _set_at_label(values, labels, row, logits, out=None):
+    """values with each row's entry at its label replaced by row."""
+    if out is None:
+        out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
+    numpy.put_along_axis(out, labels, row, axis=-1)
+    return out
+''',
+    "_log_sum_shifted": '''
+
+def _log_sum_shifted(total, exps, out=None):
+    """log Σ_j e^(s_j) for the shifted logits s (max 0), given the sum and the exponentials:
+    where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
+    lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
+    that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
+    near = total[..., 0] < 1.0625
+    out = numpy.log(total, out=out)
+    if near.any():
+        e = exps[near]
+        others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)
+        out[near, 0] = numpy.log1p(others)
+    return out
+''',
+    "_logsumexp": '''
+
+def _logsumexp(u):
+    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows (and
+    where the largest term dominates, the log is log1p of the others: see _log_sum_shifted)."""
+    m = numpy.max(u, axis=-1, keepdims=True)
+    m = numpy.where(numpy.isfinite(m), m, 0)
+    exps = numpy.exp(u - m)
+    return m + _log_sum_shifted(numpy.sum(exps, axis=-1, keepdims=True), exps)
+''',
+    "_softmax": '''
+
+def _softmax(u):
+    """e^(u_k) / Σ_j e^(u_j), from the max-shifted exponentials."""
+    e = numpy.exp(u - numpy.max(u, axis=-1, keepdims=True))
+    return e / numpy.sum(e, axis=-1, keepdims=True)
+''',
+    "_softplus": '''
+
+def _softplus(u, out=None):
+    """log(1 + e^u) without overflow."""
+    return numpy.logaddexp(0, u, out=out)
+''',
+    "_sigmoid": '''
+
+def _sigmoid(u, out=None):
+    """1 / (1 + e^(-u)), from e^(-|u|), which never overflows."""
+    e = numpy.exp(-numpy.abs(u))
+    return numpy.divide(numpy.where(u >= 0, 1, e), 1 + e, out=out)
+''',
+    "_one_minus_exp": '''
+
+def _one_minus_exp(l, out=None):
+    """1 - e^l as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
+    out = numpy.expm1(l, out=out)
+    return numpy.negative(out, out=out)
+''',
+    "_log_one_minus_exp": '''
+
+def _log_one_minus_exp(l, out=None):
+    """log(1 - e^l) for l ≤ 0: log(-expm1(l)) near 0, log1p(-e^l) further away."""
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        near = numpy.log(-numpy.expm1(l))
+        far = numpy.log1p(-numpy.exp(l))
+    return numpy.where(l > -0.6931471805599453, near, far)
+''',
+    "_log_ratio": '''
+
+def _log_ratio(l, out=None):
+    """l / (1 - e^l), and its limit -1 at l = 0."""
+    l = numpy.asarray(l)
+    d = -numpy.expm1(l)
+    out = numpy.full_like(l, -1) if out is None else numpy.copyto(out, -1) or out
+    return numpy.divide(l, d, out=out, where=d != 0)
+''',
+    "_xlogy": '''
+
+def _xlogy(x, y, out=None):
+    """x log y, with 0 log 0 = 0."""
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        return numpy.where(x == 0, 0, x * numpy.log(y))
+''',
+}
+
+
+def needed(called: set[str]) -> list[str]:
+    """The helpers to define for lines that call ``called``, in a fixed order."""
+    wanted = {name for name in called if name in HELPERS}
+    wanted |= {n for name in wanted for n in HELPER_NEEDS.get(name, ())}
+    return [name for name in HELPERS if name in wanted]
