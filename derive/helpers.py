@@ -8,7 +8,7 @@ sigmoid, and sums with 0 · log 0 = 0.
 from __future__ import annotations
 
 #: Helpers that call other helpers.
-HELPER_NEEDS = {"_logsumexp": ("_log_sum_shifted",)}
+HELPER_NEEDS = {"_logsumexp": ("_sum_off_top",)}
 
 HELPERS = {
     "_sum_xlogq": '''
@@ -62,30 +62,28 @@ def _set_at_label(values, labels, row, logits, out=None):
     numpy.put_along_axis(out, labels, row, axis=-1)
     return out
 ''',
-    "_log_sum_shifted": '''
+    "_sum_off_top": '''
 
-def _log_sum_shifted(total, exps, out=None):
-    """log Σ_j e^(s_j) for the shifted logits s (max 0), given the sum and the exponentials:
-    where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
-    lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
-    that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
-    near = total[..., 0] < 1.0625
-    out = numpy.log(total, out=out)
-    if near.any():
-        e = exps[near]
-        others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)
-        out[near, 0] = numpy.log1p(others)
-    return out
+def _sum_off_top(exps, top):
+    """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
+    without it, so that no digit of a tiny sum is lost to the 1; plus e^(s_top) - 1, which is 0,
+    or NaN for a row whose top is NaN or infinite."""
+    at_top = numpy.take_along_axis(exps, top, axis=-1)
+    numpy.put_along_axis(exps, top, 0, axis=-1)
+    others = numpy.sum(exps, axis=-1, keepdims=True)
+    numpy.put_along_axis(exps, top, at_top, axis=-1)
+    others += at_top - 1
+    return others
 ''',
     "_logsumexp": '''
 
 def _logsumexp(u):
-    """log Σ_j e^(u_j) = m + log Σ_j e^(u_j - m) with m = max_j u_j: nothing overflows (and
-    where the largest term dominates, the log is log1p of the others: see _log_sum_shifted)."""
+    """log Σ_j e^(u_j) = m + log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top:
+    nothing overflows, and a tiny sum of the others keeps its digits."""
     m = numpy.max(u, axis=-1, keepdims=True)
     m = numpy.where(numpy.isfinite(m), m, 0)
-    exps = numpy.exp(u - m)
-    return m + _log_sum_shifted(numpy.sum(exps, axis=-1, keepdims=True), exps)
+    top = numpy.argmax(u, axis=-1, keepdims=True)
+    return m + numpy.log1p(_sum_off_top(numpy.exp(u - m), top))
 ''',
     "_softmax": '''
 

@@ -139,7 +139,7 @@ def source(s: LossSpec) -> str:
             cases.append(program.lines)
         bodies[function] = cases
     helpers = needed(called)
-    needs_shift = bool({"shift", "shifted"} & reads)
+    needs_shift = bool({"shift", "shifted", "top"} & reads)
 
     symbol = s.derivation.steps[0].lhs
     cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
@@ -182,7 +182,7 @@ def source(s: LossSpec) -> str:
         cases = bodies[function]
         body = unpack
         if needs_shift:
-            body += "    shift = _shift(logits)\n    shifted = numpy.subtract(logits, shift)\n"
+            body += "    shift, top = _shift(logits)\n    shifted = numpy.subtract(logits, shift)\n"
         body += "    with numpy.errstate(divide=\"ignore\", invalid=\"ignore\"):\n"
         if s.labels_only:
             body += _indent(cases[0], 8)
@@ -376,8 +376,10 @@ def _values(values, logits, scalars, arrays):
 
 
 def _shift(logits):
-    """a = max_j z_j: any real a gives the same softmax; this one keeps every exponent ≤ 0."""
-    return numpy.max(logits, axis=-1, keepdims=True)
+    """a = max_j z_j, and where it is (the top): any real a gives the same softmax; this one
+    keeps every exponent ≤ 0. A NaN counts as the largest."""
+    top = numpy.argmax(logits, axis=-1, keepdims=True)
+    return numpy.take_along_axis(logits, top, axis=-1), top
 
 
 def _rows(loss, logits):

@@ -96,10 +96,13 @@ class SumOffLabel(ArrayOp):
     """Σ over the class axis of the classes other than each row's label, keeping the axis."""
 
 
-class LogSumShifted(ArrayOp):
-    """log Σ_j e^{s_j} of the shifted logits s = z - max_j z_j, from Σ_j e^{s_j} and e^{s}:
-    where the largest term (1) dominates, log1p of the sum of the others, which log(1 + tiny)
-    would round away."""
+class SumOffTop(ArrayOp):
+    """Σ_j e^{s_j} over the classes other than the top (the largest logit, where e^{s} = 1) of
+    the exponentials of the shifted logits, keeping the axis; NaN where the top is NaN."""
+
+
+class Log1p(ArrayOp):
+    """log(1 + x), exact for small x."""
 
 
 class Softmax(ArrayOp):
@@ -449,9 +452,9 @@ LABEL_REWRITES = (
             "anything is computed", None, ("class-weights", "one-hot-select")),
     Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same for every class",
             None),
-    Rewrite("log1p-logsumexp", "log Σ_j e^{z_j - a} = log1p(Σ_{j below the max} e^{z_j - a}) "
-            "with a = max_j z_j: exact where the largest logit dominates, so that 1 - q there "
-            "keeps its digits", None),
+    Rewrite("log1p-logsumexp", "Σ_j e^{z_j - a} = 1 + Σ_{j≠top} e^{z_j - a} and its log "
+            "log1p(Σ_{j≠top} e^{z_j - a}), with a = z_top the largest logit: exact where the top "
+            "dominates, so that 1 - q there keeps its digits", None),
 )
 
 
@@ -469,9 +472,12 @@ MASKED_SUM = Rewrite("masked-sum", "Σ_j y_j log q_j with 0 · log 0 = 0 where a
 
 
 def _exact_log_sum(expr: Expr, used: set[str]) -> Expr:
-    """``expr`` with log Σ_j e^{z_j - a} computed by :class:`LogSumShifted`."""
-    total = ClassSum(exp(SHIFTED))
-    new = expr.xreplace({log(total): LogSumShifted(total, exp(SHIFTED))})
+    """``expr`` with Σ_j e^{z_j - a} as 1 + the sum of the other terms, and its log as log1p of
+    that sum: exact where the top term dominates."""
+    exps = exp(SHIFTED)
+    others = SumOffTop(exps)
+    new = expr.xreplace({log(ClassSum(exps)): Log1p(others)}).xreplace(
+        {ClassSum(exps): 1 + others})
     if new != expr:
         used.add("log1p-logsumexp")
     return new
@@ -567,7 +573,7 @@ def _at_labels(expr: Expr, used: set[str], arrays: set[Symbol]) -> Expr:
 
 #: Array symbols with both axes, and operations whose result has one value a row.
 _FULL_SYMBOLS = (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS)
-_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, LogSumShifted, SumOffLabel, SumXLogQ)
+_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffTop, SumOffLabel, SumXLogQ)
 _FULL_OPS = (OneHot, Softmax, SetAtLabel)
 
 
@@ -678,7 +684,8 @@ CALLS: dict[type, tuple[str, str, bool]] = {
     OneHot: ("_one_hot", "", False),
     SetAtLabel: ("_set_at_label", "", True),
     LogSumExp: ("_logsumexp", "", False),
-    LogSumShifted: ("_log_sum_shifted", "", True),
+    SumOffTop: ("_sum_off_top", "", False),
+    Log1p: ("numpy.log1p", "", True),
     SumOffLabel: ("_sum_off_label", "", False),
     SumXLogQ: ("_sum_xlogq", "", False),
     Softmax: ("_softmax", "", False),
@@ -745,8 +752,11 @@ class CommentPrinter(TextPrinter):
     def _print_SetAtLabel(self, expr):
         return "%s, and %s at the label" % (self._print(expr.args[0]), self._print(expr.args[1]))
 
-    def _print_LogSumShifted(self, expr):
-        return self._print(log(expr.args[0]))
+    def _print_SumOffTop(self, expr):
+        return "Σ_(j≠top) %s" % self._factor(expr.args[0])
+
+    def _print_Log1p(self, expr):
+        return "log(1 + %s)" % self._print(expr.args[0])
 
     def _print_LogSumExp(self, expr):
         return "log Σ_j e^%s" % self._factor(expr.args[0])
@@ -843,6 +853,8 @@ class Lowering:
                 args = tuple(self.operand(a) for a in e.args)
             if isinstance(e, (AtLabel, ClassAt, SumOffLabel)):
                 args = (args[0], "labels")
+            elif isinstance(e, SumOffTop):
+                args = (args[0], "top")
             elif isinstance(e, SetAtLabel):
                 args = (args[0], "labels", args[1], "logits")
             return self._add(name, call, args, e, self.shape(e), inplace, extra)
@@ -896,6 +908,10 @@ class Lowering:
             shape = self.shape(f)
             return shape.rows + shape.classes + 2 * shape.pair
         items.sort(key=lambda item: (rank(item[1]), item[0] == "numpy.divide"))
+        if items[0][0] == "numpy.divide":  # x / T, not x · (1/T), which overflows for a tiny T
+            firsts = [n for n, item in enumerate(items) if item[0] == "numpy.multiply"]
+            if firsts:
+                items.insert(0, items.pop(firsts[0]))
         first_call, first = items[0]
         if first_call == "numpy.divide":
             acc, value, items = "1", S.One, items
@@ -1029,7 +1045,7 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         lambda e: isinstance(e, ClassSum) and not shape(e.args[0]).classes, constant_sum)
         for _, expr in outputs]
     arrays = [_bottom_up(a, REWRITES, used) for a in arrays]
-    definitions = {sym: _exact_log_sum(d, set()) for sym, d in definitions.items()}
+    definitions = {sym: _exact_log_sum(d, used) for sym, d in definitions.items()}
     if labels:
         arrays = [_at_labels(a, used, set(values.arrays.values())) for a in arrays]
     shapes = {v.name: SCALAR for v in values.scalars.values()}

@@ -55,9 +55,11 @@ def _floating(logits, axis=-1):
 
 
 def _shift(logits):
-    """a = max_j z_j: any real a gives the same softmax (shift-invariance); this one keeps
-    every exponent at or below 0, so nothing overflows."""
-    return numpy.max(logits, axis=-1, keepdims=True)
+    """a = max_j z_j, and where it is (the top): any real a gives the same softmax
+    (shift-invariance); this one keeps every exponent at or below 0, so nothing overflows.
+    A NaN counts as the largest."""
+    top = numpy.argmax(logits, axis=-1, keepdims=True)
+    return numpy.take_along_axis(logits, top, axis=-1), top
 
 
 def _target(target, logits):
@@ -195,7 +197,7 @@ FUNCTIONS = {
 def softmax(logits, axis=-1):
     """Softmax along ``axis``: q_k = e^(z_k - a) / Σ_j e^(z_j - a) with a = max_j z_j."""
     logits, out_dtype = _floating(logits, axis)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {softmax}
     return numpy.moveaxis(probs, -1, axis).astype(out_dtype, copy=False)
@@ -206,7 +208,7 @@ def softmax(logits, axis=-1):
 def log_softmax(logits, axis=-1):
     """Log-softmax along ``axis``: log q_k = z_k - a - log Σ_j e^(z_j - a), a = max_j z_j."""
     logits, out_dtype = _floating(logits, axis)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {log_softmax}
     return numpy.moveaxis(log_probs, -1, axis).astype(out_dtype, copy=False)
@@ -221,7 +223,7 @@ def cross_entropy(logits, target, reduction="none"):
     shape of ``logits``. ``reduction``: "none" (one loss a row), "mean" or "sum".
     """
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
 {cross_entropy_labels}
@@ -237,7 +239,7 @@ def cross_entropy_grad(logits, target, reduction="none"):
     (Σ_i y_i) q_k - y_k, which is q_k - y_k when the target sums to 1; divided by the
     number of rows for reduction="mean"."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
 {cross_entropy_grad_labels}
@@ -251,7 +253,7 @@ def cross_entropy_grad(logits, target, reduction="none"):
 def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
 {cross_entropy_with_grad_labels}
@@ -267,7 +269,7 @@ def cross_entropy_hessian(logits, target):
     ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l), which is diag(q) - q qᵀ when the target
     sums to 1 (as it does for labels)."""
     logits, out_dtype, labels, target = _prepare(logits, target, "none")
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i = 1
 {cross_entropy_hessian_labels}
@@ -284,7 +286,7 @@ def tempered_cross_entropy_with_grad(logits, target, temperature, reduction="non
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
     temperature = _number(temperature, "temperature", logits.dtype, 0, numpy.inf, open_low=True)
     logits = numpy.divide(logits, temperature)  # z / T: p is the softmax of z / T
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
 {tempered_labels}
@@ -307,7 +309,7 @@ def weighted_cross_entropy_with_grad(logits, target, weight, reduction="none"):
     weight = _weights(weight, logits)
     if labels is not None:
         target = _one_hot(labels, logits)  # the weighted sums need whole rows
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {weighted}
     loss = loss[..., 0]
@@ -333,7 +335,7 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
                          "logits.shape[:-1]")
     epsilon = _number(epsilon, "epsilon", logits.dtype, 0, 1)
 {smoothed_target}
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {smoothed}
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
@@ -388,7 +390,7 @@ def softmax_jacobian(logits):
     """Jacobian of the softmax of each row, shape (..., K, K): entry [..., i, k] is
     ∂q_i/∂z_k = q_i (δ_ik - q_k)."""
     logits, out_dtype = _floating(logits)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
 {softmax_jacobian}
     return jacobian.astype(out_dtype, copy=False)

@@ -29,6 +29,9 @@ Where each formula comes from (derivation, step):
       entry at the label, without a one-hot array (class-weights, step 9)
   one-hot-entry: y_k = δ_kc: the terms with y_k are added at each row's label only
       (class-weights, step 9)
+  log1p-logsumexp: Σ_j e^{z_j - a} = 1 + Σ_{j≠top} e^{z_j - a} and its log log1p(Σ_{j≠top}
+      e^{z_j - a}), with a = z_top the largest logit: exact where the top dominates, so that 1
+      - q there keeps its digits
   masked-sum: Σ_j y_j log q_j with 0 · log 0 = 0 where a class is masked (q_j = 0): the limit
       of y log q as y → 0
 
@@ -75,9 +78,11 @@ def _floating(logits, axis=-1):
 
 
 def _shift(logits):
-    """a = max_j z_j: any real a gives the same softmax (shift-invariance); this one keeps
-    every exponent at or below 0, so nothing overflows."""
-    return numpy.max(logits, axis=-1, keepdims=True)
+    """a = max_j z_j, and where it is (the top): any real a gives the same softmax
+    (shift-invariance); this one keeps every exponent at or below 0, so nothing overflows.
+    A NaN counts as the largest."""
+    top = numpy.argmax(logits, axis=-1, keepdims=True)
+    return numpy.take_along_axis(logits, top, axis=-1), top
 
 
 def _target(target, logits):
@@ -240,18 +245,16 @@ def _set_at_label(values, labels, row, logits, out=None):
     return out
 
 
-def _log_sum_shifted(total, exps, out=None):
-    """log Σ_j e^(s_j) for the shifted logits s (max 0), given the sum and the exponentials:
-    where the largest term dominates (the others sum to less than 1/16, so log(1 + o) would
-    lose more than 16 times the dtype's precision of o), log1p of the sum of the others. A term
-    that rounds to 1 counts as one of the largest: it is within 1e-16 of 1."""
-    near = total[..., 0] < 1.0625
-    out = numpy.log(total, out=out)
-    if near.any():
-        e = exps[near]
-        others = numpy.sum(numpy.where(e < 1, e, 0), axis=-1) + (numpy.sum(e == 1, axis=-1) - 1)
-        out[near, 0] = numpy.log1p(others)
-    return out
+def _sum_off_top(exps, top):
+    """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
+    without it, so that no digit of a tiny sum is lost to the 1; plus e^(s_top) - 1, which is 0,
+    or NaN for a row whose top is NaN or infinite."""
+    at_top = numpy.take_along_axis(exps, top, axis=-1)
+    numpy.put_along_axis(exps, top, 0, axis=-1)
+    others = numpy.sum(exps, axis=-1, keepdims=True)
+    numpy.put_along_axis(exps, top, at_top, axis=-1)
+    others += at_top - 1
+    return others
 
 
 def _softplus(u, out=None):
@@ -274,25 +277,25 @@ def _one_minus_exp(l, out=None):
 def softmax(logits, axis=-1):
     """Softmax along ``axis``: q_k = e^(z_k - a) / Σ_j e^(z_j - a) with a = max_j z_j."""
     logits, out_dtype = _floating(logits, axis)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
         t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t2 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-        probs = numpy.multiply(t2, t0, out=t0)  # q
+        t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+        t2 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+        probs = numpy.divide(t0, t2, out=t0)  # q
     return numpy.moveaxis(probs, -1, axis).astype(out_dtype, copy=False)
 
 
 def log_softmax(logits, axis=-1):
     """Log-softmax along ``axis``: log q_k = z_k - a - log Σ_j e^(z_j - a), a = max_j z_j."""
     logits, out_dtype = _floating(logits, axis)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
         t0 = numpy.exp(shifted)  # e^(z - a)
-        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t2 = _log_sum_shifted(t1, t0, out=t1)  # log(Σ_j e^(z - a))
+        t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+        t2 = numpy.log1p(t1, out=t1)  # log(1 + Σ_(j≠top) e^(z - a))
         log_probs = numpy.subtract(shifted, t2, out=shifted)  # log q
     return numpy.moveaxis(log_probs, -1, axis).astype(out_dtype, copy=False)
 
@@ -304,20 +307,20 @@ def cross_entropy(logits, target, reduction="none"):
     shape of ``logits``. ``reduction``: "none" (one loss a row), "mean" or "sum".
     """
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = _log_sum_shifted(t1, t0, out=t1)  # log(Σ_j e^(z - a))
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.log1p(t1, out=t1)  # log(1 + Σ_(j≠top) e^(z - a))
             t3 = _take(shifted, labels)  # (z - a) at the label
-            loss = numpy.subtract(t2, t3, out=t2)  # log(Σ_j e^(z - a)) - (z - a) at the label
+            loss = numpy.subtract(t2, t3, out=t2)  # log(1 + Σ_(j≠top) e^(z - a)) - (z - a) at the label
         else:
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = _log_sum_shifted(t1, t0, out=t1)  # log(Σ_j e^(z - a))
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.log1p(t1, out=t1)  # log(1 + Σ_(j≠top) e^(z - a))
             log_probs = numpy.subtract(shifted, t2, out=shifted)  # log q
             t3 = _sum_xlogq(target, log_probs)  # Σ_j (log q·y)
             loss = numpy.subtract(0, t3, out=t3)  # -Σ_j (log q·y)
@@ -329,16 +332,16 @@ def cross_entropy_grad(logits, target, reduction="none"):
     (Σ_i y_i) q_k - y_k, which is q_k - y_k when the target sums to 1; divided by the
     number of rows for reduction="mean"."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = numpy.divide(1, t1)  # 1/Σ_j e^(z - a)
-            t3 = numpy.multiply(t2, t0)  # q
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.add(t1, 1)  # 1 + Σ_(j≠top) e^(z - a)
+            t3 = numpy.divide(t0, t2, out=t0)  # q
             t4 = _take(shifted, labels)  # (z - a) at the label
-            t5 = _log_sum_shifted(t1, t0, out=t1)  # log(Σ_j e^(z - a))
+            t5 = numpy.log1p(t1, out=t1)  # log(1 + Σ_(j≠top) e^(z - a))
             t6 = numpy.subtract(t4, t5, out=t4)  # log q_c
             t7 = _one_minus_exp(t6, out=t6)  # 1 - q_c
             t8 = numpy.subtract(0, t7, out=t7)  # -(1 - q_c)
@@ -347,9 +350,9 @@ def cross_entropy_grad(logits, target, reduction="none"):
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
             t1 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-            t2 = numpy.sum(t1, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t3 = numpy.divide(1, t2, out=t2)  # 1/Σ_j e^(z - a)
-            probs = numpy.multiply(t3, t1, out=t1)  # q
+            t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
+            t3 = numpy.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
+            probs = numpy.divide(t1, t3, out=t1)  # q
             t4 = numpy.multiply(t0, probs, out=probs)  # q·Σ_j y
             grad = numpy.subtract(t4, target, out=t4)  # q·Σ_j y - y
     return _scale(grad, reduction, out_dtype)
@@ -358,32 +361,32 @@ def cross_entropy_grad(logits, target, reduction="none"):
 def cross_entropy_with_grad(logits, target, reduction="none"):
     """``(cross_entropy(...), cross_entropy_grad(...))`` from one log-softmax pass."""
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = _take(shifted, labels)  # (z - a) at the label
             t1 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-            t2 = numpy.sum(t1, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t3 = _log_sum_shifted(t2, t1)  # log(Σ_j e^(z - a))
+            t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
+            t3 = numpy.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
             t4 = numpy.subtract(t0, t3, out=t0)  # log q_c
-            loss = numpy.subtract(0, t4)  # log(Σ_j e^(z - a)) - (z - a) at the label
-            t5 = numpy.divide(1, t2, out=t2)  # 1/Σ_j e^(z - a)
-            t6 = numpy.multiply(t5, t1, out=t1)  # q
+            loss = numpy.subtract(0, t4)  # log(1 + Σ_(j≠top) e^(z - a)) - (z - a) at the label
+            t5 = numpy.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
+            t6 = numpy.divide(t1, t5, out=t1)  # q
             t7 = _one_minus_exp(t4, out=t4)  # 1 - q_c
             t8 = numpy.subtract(0, t7, out=t7)  # -(1 - q_c)
             grad = _set_at_label(t6, labels, t8, logits, out=t6)  # q, and -(1 - q_c) at the label
         else:
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = _log_sum_shifted(t1, t0)  # log(Σ_j e^(z - a))
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
             log_probs = numpy.subtract(shifted, t2, out=shifted)  # log q
             t3 = _sum_xlogq(target, log_probs)  # Σ_j (log q·y)
             loss = numpy.subtract(0, t3, out=t3)  # -Σ_j (log q·y)
             t4 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
-            t5 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-            probs = numpy.multiply(t5, t0, out=t0)  # q
+            t5 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+            probs = numpy.divide(t0, t5, out=t0)  # q
             t6 = numpy.multiply(t4, probs, out=probs)  # q·Σ_j y
             grad = numpy.subtract(t6, target, out=t6)  # q·Σ_j y - y
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
@@ -394,23 +397,23 @@ def cross_entropy_hessian(logits, target):
     ∂²E/∂z_l∂z_k = (Σ_i y_i) q_k (δ_kl - q_l), which is diag(q) - q qᵀ when the target
     sums to 1 (as it does for labels)."""
     logits, out_dtype, labels, target = _prepare(logits, target, "none")
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-            t3 = numpy.multiply(t2, t0, out=t0)  # q
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+            t3 = numpy.divide(t0, t2, out=t0)  # q
             t4 = numpy.subtract(numpy.eye(logits.shape[-1], dtype=logits.dtype), t3[..., None, :])  # δ - qᵀ
             hessian = numpy.multiply(t4, t3[..., :, None], out=t4)  # (δ - qᵀ)·q
         else:
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
             t1 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-            t2 = numpy.sum(t1, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t3 = numpy.divide(1, t2, out=t2)  # 1/Σ_j e^(z - a)
-            probs = numpy.multiply(t3, t1, out=t1)  # q
+            t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
+            t3 = numpy.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
+            probs = numpy.divide(t1, t3, out=t1)  # q
             t4 = numpy.subtract(numpy.eye(logits.shape[-1], dtype=logits.dtype), probs[..., None, :])  # δ - qᵀ
             t5 = numpy.multiply(t0[..., None], t4, out=t4)  # (δ - qᵀ)·Σ_j y
             hessian = numpy.multiply(t5, probs[..., :, None], out=t5)  # (δ - qᵀ)·q·Σ_j y
@@ -423,38 +426,38 @@ def tempered_cross_entropy_with_grad(logits, target, temperature, reduction="non
     logits, out_dtype, labels, target = _prepare(logits, target, reduction)
     temperature = _number(temperature, "temperature", logits.dtype, 0, numpy.inf, open_low=True)
     logits = numpy.divide(logits, temperature)  # z / T: p is the softmax of z / T
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = _take(shifted, labels)  # (z - a) at the label
             t1 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-            t2 = numpy.sum(t1, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t3 = _log_sum_shifted(t2, t1)  # log(Σ_j e^(z - a))
+            t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
+            t3 = numpy.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
             t4 = numpy.subtract(t0, t3, out=t0)  # log q_c
-            loss = numpy.subtract(0, t4)  # log(Σ_j e^(z - a)) - (z - a) at the label
+            loss = numpy.subtract(0, t4)  # log(1 + Σ_(j≠top) e^(z - a)) - (z - a) at the label
             t5 = numpy.reciprocal(temperature)  # 1/T
-            t6 = numpy.divide(t5, t2, out=t2)  # 1/(T·Σ_j e^(z - a))
-            t7 = numpy.multiply(t6, t1, out=t1)  # q/T
-            t8 = _one_minus_exp(t4, out=t4)  # 1 - q_c
-            t9 = numpy.multiply(t5, t8, out=t8)  # (1 - q_c)/T
-            t10 = numpy.subtract(0, t9, out=t9)  # -(1 - q_c)/T
-            grad = _set_at_label(t7, labels, t10, logits, out=t7)  # q/T, and -(1 - q_c)/T at the label
+            t6 = numpy.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
+            t7 = numpy.divide(t5, t6, out=t6)  # 1/(T·(1 + Σ_(j≠top) e^(z - a)))
+            t8 = numpy.multiply(t7, t1, out=t1)  # q/T
+            t9 = _one_minus_exp(t4, out=t4)  # 1 - q_c
+            t10 = numpy.multiply(t5, t9, out=t9)  # (1 - q_c)/T
+            t11 = numpy.subtract(0, t10, out=t10)  # -(1 - q_c)/T
+            grad = _set_at_label(t8, labels, t11, logits, out=t8)  # q/T, and -(1 - q_c)/T at the label
         else:
             shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
             t0 = numpy.exp(shifted)  # e^(z - a)
-            t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-            t2 = _log_sum_shifted(t1, t0)  # log(Σ_j e^(z - a))
+            t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+            t2 = numpy.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
             log_probs = numpy.subtract(shifted, t2, out=shifted)  # log q
             t3 = _sum_xlogq(target, log_probs)  # Σ_j (log q·y)
             loss = numpy.subtract(0, t3, out=t3)  # -Σ_j (log q·y)
-            t4 = numpy.divide(1, temperature)  # 1/T
-            t5 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
-            t6 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-            probs = numpy.multiply(t6, t0, out=t0)  # q
-            t7 = numpy.multiply(t5, probs, out=probs)  # q·Σ_j y
-            t8 = numpy.subtract(t7, target, out=t7)  # q·Σ_j y - y
-            grad = numpy.multiply(t4, t8, out=t8)  # (q·Σ_j y - y)/T
+            t4 = numpy.sum(target, axis=-1, keepdims=True)  # Σ_j y
+            t5 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+            probs = numpy.divide(t0, t5, out=t0)  # q
+            t6 = numpy.multiply(t4, probs, out=probs)  # q·Σ_j y
+            t7 = numpy.subtract(t6, target, out=t6)  # q·Σ_j y - y
+            grad = numpy.divide(t7, temperature, out=t7)  # (q·Σ_j y - y)/T
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 
@@ -470,19 +473,19 @@ def weighted_cross_entropy_with_grad(logits, target, weight, reduction="none"):
     weight = _weights(weight, logits)
     if labels is not None:
         target = _one_hot(labels, logits)  # the weighted sums need whole rows
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
         t0 = numpy.multiply(weight, target)  # y·w
         t1 = numpy.exp(shifted)  # e^(z - a)
-        t2 = numpy.sum(t1, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t3 = _log_sum_shifted(t2, t1)  # log(Σ_j e^(z - a))
+        t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
+        t3 = numpy.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
         log_probs = numpy.subtract(shifted, t3, out=shifted)  # log q
         t4 = _sum_xlogq(t0, log_probs)  # Σ_j (log q·y·w)
         loss = numpy.subtract(0, t4, out=t4)  # -Σ_j (log q·y·w)
         t5 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j (y·w)
-        t6 = numpy.divide(1, t2, out=t2)  # 1/Σ_j e^(z - a)
-        probs = numpy.multiply(t6, t1, out=t1)  # q
+        t6 = numpy.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
+        probs = numpy.divide(t1, t6, out=t1)  # q
         t7 = numpy.multiply(t5, probs, out=probs)  # q·Σ_j (y·w)
         grad = numpy.subtract(t7, t0, out=t7)  # q·Σ_j (y·w) - y·w
     loss = loss[..., 0]
@@ -513,17 +516,17 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
     t5 = numpy.multiply(t0, t4)  # (K·ε - K - ε)/K
     t6 = numpy.subtract(0, t5)  # -(K·ε - K - ε)/K
     target = _set_at_label(t1, labels, t6, logits)  # ε/K, and -(K·ε - K - ε)/K at the label
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
         t0 = numpy.exp(shifted)  # e^(z - a)
-        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t2 = _log_sum_shifted(t1, t0)  # log(Σ_j e^(z - a))
+        t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+        t2 = numpy.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
         log_probs = numpy.subtract(shifted, t2, out=shifted)  # log q
         t3 = _sum_xlogq(target, log_probs)  # Σ_j (log q·y)
         loss = numpy.subtract(0, t3, out=t3)  # -Σ_j (log q·y)
-        t4 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-        probs = numpy.multiply(t4, t0, out=t0)  # q
+        t4 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+        probs = numpy.divide(t0, t4, out=t0)  # q
         grad = numpy.subtract(probs, target, out=probs)  # q - y
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
@@ -583,13 +586,13 @@ def softmax_jacobian(logits):
     """Jacobian of the softmax of each row, shape (..., K, K): entry [..., i, k] is
     ∂q_i/∂z_k = q_i (δ_ik - q_k)."""
     logits, out_dtype = _floating(logits)
-    shift = _shift(logits)
+    shift, top = _shift(logits)
     with numpy.errstate(invalid="ignore"):
         shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j
         t0 = numpy.exp(shifted, out=shifted)  # e^(z - a)
-        t1 = numpy.sum(t0, axis=-1, keepdims=True)  # Σ_j e^(z - a)
-        t2 = numpy.divide(1, t1, out=t1)  # 1/Σ_j e^(z - a)
-        probs = numpy.multiply(t2, t0, out=t0)  # q
+        t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
+        t2 = numpy.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+        probs = numpy.divide(t0, t2, out=t0)  # q
         t3 = numpy.subtract(numpy.eye(logits.shape[-1], dtype=logits.dtype), probs[..., None, :])  # δ - qᵀ
         jacobian = numpy.multiply(t3, probs[..., :, None], out=t3)  # (δ - qᵀ)·q
     return jacobian.astype(out_dtype, copy=False)
