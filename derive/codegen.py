@@ -34,7 +34,7 @@ from .helpers import HELPERS
 from .helpers import needed as helpers_for
 from .lowering import (LABEL_REWRITES, MASKED_SUM, REWRITES, Values, lower,
                        softmax_definitions)
-from .model import LINEAR, E, E_b, E_T, E_w, T, b, epsilon, i, k, l, p, q, w, y, y_ls, z
+from .model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w, y, y_ls, z
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -221,10 +221,11 @@ def source(functions: Iterable[str] | None = None) -> str:
     definitions = softmax_definitions(FORMULAS["probs"].expr(), FORMULAS["log_probs"].expr())
     used: set[str] = {"probs", "log_probs"}
     rewrites: set[str] = set()
-    called: set[str] = {"_one_hot"}  # the scaffolding calls it
+    called: set[str] = set()
     parts = []
     for name in names:
         template = scaffold.FUNCTIONS[name]
+        called |= scaffold.CALLS.get(name, set())
         holes = [field for _, field, _, _ in string.Formatter().parse(template) if field]
         filled = {}
         for hole in holes:
@@ -266,8 +267,12 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
                      f"{text(d.steps[-1].lhs)} = {text(d.result)}")
     if any(name.startswith("linear") for name in names):
         d = _derived("linear-layer")
-        lines.append(f"  {'layer grads':<16} {d.name}, step {len(d.steps)}: "
-                     f"{text(d.steps[-1].lhs)} = {text(d.result)}")
+        for what, base in (("bias grad", b), ("weight grad", W)):
+            n = max(n for n, s in enumerate(d.steps, 1) if isinstance(s.lhs, Derivative)
+                    and s.lhs.variables[0].base == base)
+            lines.append(f"  {what:<16} {d.name}, step {n}: {text(d.steps[n - 1].lhs)} = "
+                         f"{text(d.steps[n - 1].expr)}, with q - y the gradient of "
+                         "cross_entropy_with_grad, (Σy) q - y for any target")
     for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
         if rw.name in rewrites:
             step = rw.step()

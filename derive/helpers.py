@@ -51,7 +51,6 @@ def _class_at(array, labels):
 def _one_hot(labels, logits):
     """The one-hot targets of the labels, for the formulas that need whole rows."""
     return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
-
 ''',
     "_set_at_label": '''
 

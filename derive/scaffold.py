@@ -399,3 +399,6 @@ def softmax_jacobian(logits):
 
 #: Public functions that call others: a module with the first has the others too.
 REQUIRES = {"linear_cross_entropy_with_grad": ("cross_entropy_with_grad",)}
+
+#: The helpers a public function's scaffolding calls itself (not through its formulas).
+CALLS = {"weighted_cross_entropy_with_grad": {"_one_hot"}}

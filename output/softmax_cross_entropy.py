@@ -19,7 +19,10 @@ Where each formula comes from (derivation, step):
   bce grad         sigmoid-bce, step 9: ∂E_b/∂z_k = σ_k - y_k
   jacobian         softmax-jacobian, step 7: ∂q_i/∂z_k = q_i·(δ_ik - q_k)
   reduction="mean" batch-mean, step 5: ∂L/∂Z_mk = (Q_mk - Y_mk)/N
-  layer grads      linear-layer, step 11: ∂Eₗᵢₙ/∂W_kd = (q_k - y_k)·x_d
+  bias grad        linear-layer, step 5: ∂Eₗᵢₙ/∂b_k = q_k - y_k, with q - y the gradient of
+      cross_entropy_with_grad, (Σy) q - y for any target
+  weight grad      linear-layer, step 11: ∂Eₗᵢₙ/∂W_kd = (q_k - y_k)·x_d, with q - y the
+      gradient of cross_entropy_with_grad, (Σy) q - y for any target
   log-softmax: log q_k = z_k - a - log Σ_j e^{z_j - a} with a = max_j z_j: no exponent is
       positive, and log q is exact where q underflows (shift-invariance, step 4)
   one-minus-softmax: 1 - q_k = -expm1(log q_k): exact as q_k → 1
@@ -234,7 +237,6 @@ def _take(values, labels):
 def _one_hot(labels, logits):
     """The one-hot targets of the labels, for the formulas that need whole rows."""
     return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
-
 
 
 def _set_at_label(values, labels, row, logits, out=None):
