@@ -445,18 +445,9 @@ def _build(args) -> int:
     _watch(None)
     from . import build
     if args.check:
-        stale = build.stale(args.output)
-        _print("".join(f"stale: {path}\n" for path in stale) if stale else
-               f"{args.output}: up to date\n")
-        if stale:
-            _say(f"{len(stale)} file(s) in {args.output} are stale; run `derive build`")
-            return 1
-        return 0
+        return _check_files(args.output, build.stale(args.output), "derive build")
     created = build.make_folder(args.output, create=False)  # refuse a bad folder before checking
-    written = build.write(args.output)
-    _print((f"created {args.output}\n" if created else "")
-           + "".join(f"wrote {path}\n" for path in written))
-    return 0
+    return _wrote(args.output, created, build.write(args.output))
 
 
 def _build_own(args) -> int:
@@ -468,17 +459,23 @@ def _build_own(args) -> int:
     files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name)),
              f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
     if args.check:
-        stale = build.stale(args.output, files)
-        _print("".join(f"stale: {path}\n" for path in stale) if stale else
-               f"{args.output}: up to date\n")
-        if stale:
-            _say(f"{len(stale)} file(s) in {args.output} are stale; run `derive build --loss`")
-            return 1
-        return 0
+        return _check_files(args.output, build.stale(args.output, files), "derive build --loss")
     created = build.make_folder(args.output)
-    written = build.write_files(args.output, files)
-    _print((f"created {args.output}\n" if created else "")
-           + "".join(f"wrote {path}\n" for path in written))
+    return _wrote(args.output, created, build.write_files(args.output, files))
+
+
+def _check_files(folder: Path, stale: list[Path], command: str) -> int:
+    """Say which files are stale (exit status 1), or that the folder is up to date."""
+    _print("".join(f"stale: {path}\n" for path in stale) if stale else f"{folder}: up to date\n")
+    if stale:
+        _say(f"{len(stale)} file(s) in {folder} are stale; run `{command}`")
+        return 1
+    return 0
+
+
+def _wrote(folder: Path, created: bool, written: list[Path]) -> int:
+    _print((f"created {folder}\n" if created else "") + "".join(f"wrote {path}\n"
+                                                               for path in written))
     return 0
 
 
