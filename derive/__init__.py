@@ -20,6 +20,7 @@ from .derivations import names
 if TYPE_CHECKING:
     from .records import Derivation, Step  # noqa: F401
 
+from .budget import OutOfTime
 from .errors import (CheckError, DeriveError, InputError, OutputError, ParseError,
                      RuleDoesNotApplyError, UnknownDerivationError, UnknownRuleError)
 # the input language; lark and SymPy load on the first parse, not here
@@ -35,7 +36,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", "parse",
-           "parameters", "arrays", "uses_class", "numpy_module", "ParseError",
+           "parameters", "arrays", "uses_class", "numpy_module", "ParseError", "OutOfTime",
            "DeriveError", "CheckError", "InputError", "OutputError", "RuleDoesNotApplyError",
            "UnknownDerivationError", "UnknownRuleError", "__version__"]
 
@@ -46,21 +47,31 @@ def derivation(name: str) -> Derivation:
     return checked(name)
 
 
-def gradient(loss, *, assume: str = "probability", name: str | None = None,
+def gradient(loss, *, assume: str | None = None, name: str | None = None,
              timeout: float = 60.0) -> Derivation:
     """The derivation of ∂ℒ/∂z_k for a loss of your own, built automatically and checked.
 
     ``loss`` is text (``-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)``, or the LaTeX that derive
     prints) or a SymPy expression over the model's symbols.  ``assume`` is the fact about the
-    target: ``"any"``, ``"probability"`` (Σ_i y_i = 1) or ``"one-hot"`` (at class c).
+    target: ``"any"``, ``"probability"`` (Σ_i y_i = 1) or ``"one-hot"`` (at class c); by
+    default one-hot for a loss of the class c, else probability.  Everything the call does,
+    from parsing to the last check, ends within ``timeout`` seconds, or raises
+    :class:`OutOfTime` (a :class:`DeriveError` and a :class:`TimeoutError`) naming what it was
+    doing.  No signal or timer is used, so it may be called from any thread.
     """
-    from .auto import gradient as build
-    from .check import check
-    from sympy import Basic
-    expr = loss if isinstance(loss, Basic) else parse(loss)
-    d = build(expr, assume=assume, name=name, timeout=timeout)
-    check(d)
-    return d
+    return _checked_gradient(loss, assume, name, timeout)[0]
+
+
+def _checked_gradient(loss, assume, name, timeout):
+    """The checked derivation of ``loss`` and the checker's report on it."""
+    from . import budget
+    with budget.deadline(timeout):
+        from .auto import gradient as build
+        from .check import check
+        from sympy import Basic
+        expr = loss if isinstance(loss, Basic) else parse(loss)
+        d = build(expr, assume=assume, name=name)
+        return d, check(d)
 
 
 def evaluate(expr, z=None, y=None, k=None, **values) -> float:
@@ -137,15 +148,12 @@ def numpy_module(loss=None, *, assume: str | None = None, name: str | None = Non
     ``assume`` is as for :func:`gradient` (default: ``"probability"``, or ``"one-hot"`` for a
     loss of the label c); ``name`` names the module (a Python identifier).
     """
-    if loss is None:
-        from .codegen import load_module
-        return load_module()
-    from . import lossmodule
-    lossmodule.module_name(name)  # refuse a bad name before deriving anything
-    from sympy import Basic
-    expr = loss if isinstance(loss, Basic) else parse(loss)
-    if assume is None:
-        from .model import c
-        assume = "one-hot" if expr.has(c) else "probability"
-    d = gradient(expr, assume=assume, name=name, timeout=timeout)
-    return lossmodule.load(lossmodule.spec(d, name))
+    from . import budget
+    with budget.deadline(timeout):
+        if loss is None:
+            from .codegen import load_module
+            return load_module()
+        from . import lossmodule
+        lossmodule.module_name(name)  # refuse a bad name before deriving anything
+        d = gradient(loss, assume=assume, name=name, timeout=timeout)
+        return lossmodule.load(lossmodule.spec(d, name))

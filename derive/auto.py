@@ -18,13 +18,11 @@ checker checks it and the renderers print it.
 """
 from __future__ import annotations
 
-import time
-
 from sympy import Derivative, Expr
 
-from . import rules
+from . import budget, rules
 from .errors import DeriveError, RuleDoesNotApplyError
-from .model import c, define_loss, k, z
+from .model import c, define_loss, k, needs_positive_target, z
 from .records import Derivation, Script
 
 ASSUMPTIONS = ("any", "probability", "one-hot")
@@ -51,31 +49,39 @@ SIMPLIFY = (
 MAX_STEPS = 60
 
 
-class DerivationTimeout(DeriveError):
-    """The automatic derivation took longer than its time limit."""
+def default_assumption(loss: Expr) -> str:
+    """What the target is taken to be when nobody says: one-hot for a loss of the label c,
+    else a probability vector."""
+    return "one-hot" if loss.has(c) else "probability"
 
 
-def gradient(loss: Expr, *, assume: str = "probability", name: str | None = None,
-             timeout: float = 60.0) -> Derivation:
-    """The derivation of ∂ℒ/∂z_k for ``loss`` (unchecked; :func:`derive.gradient` checks it)."""
+def gradient(loss: Expr, *, assume: str | None = None, name: str | None = None) -> Derivation:
+    """The derivation of ∂ℒ/∂z_k for ``loss`` (unchecked; :func:`derive.gradient` checks it),
+    within the caller's deadline (:mod:`derive.budget`)."""
+    assume = default_assumption(loss) if assume is None else assume
     if assume not in ASSUMPTIONS:
         raise DeriveError(f"assume must be one of {', '.join(ASSUMPTIONS)}, not {assume!r}")
     if loss.has(c) and assume != "one-hot":
-        raise DeriveError("the loss uses the class c of a one-hot target: give --assume one-hot")
-    deadline = time.monotonic() + timeout
+        raise DeriveError("the loss uses the class c of a one-hot target: give "
+                          "assume=\"one-hot\", or leave assume out")
+    positive = needs_positive_target(loss)
+    if positive and assume == "one-hot":
+        raise DeriveError("the loss takes the log or a root of the target y, which is not "
+                          "defined at the zeros of a one-hot target: take the target to be a "
+                          "probability vector, or any positive target")
     symbol = define_loss(loss)
     title = name or "Gradient of your loss"
     s = Script("your-loss", title, "Derived automatically, one rule a step.",
                lhs=symbol, goal=None)
-    s.step("definition-loss")
+    s.step("definition-loss-positive" if positive else "definition-loss")
     s.step("differentiate", wrt=z[k], lhs=Derivative(symbol, z[k]))
-    _run(s, DIFFERENTIATE, deadline, until=lambda e: not e.has(Derivative), what="differentiate")
-    _run(s, SIMPLIFY, deadline, until=lambda e: False, what="simplify")
+    _run(s, DIFFERENTIATE, until=lambda e: not e.has(Derivative), what="differentiate")
+    _run(s, SIMPLIFY, until=lambda e: False, what="simplify")
     if assume == "probability":
         _try(s, ("probability-sum",))
     elif assume == "one-hot":
         _try(s, ("one-hot-select", "one-hot-entry"))
-        _run(s, SIMPLIFY, deadline, until=lambda e: False, what="simplify")
+        _run(s, SIMPLIFY, until=lambda e: False, what="simplify")
     return s.done()
 
 
@@ -84,13 +90,11 @@ def _current(s: Script) -> Expr:
     return main[-1].expr
 
 
-def _run(s: Script, groups, deadline: float, until, what: str) -> None:
+def _run(s: Script, groups, until, what: str) -> None:
     """Apply the first group that changes something, step after step, until ``until`` holds of
     the expression or no group applies."""
     for _ in range(MAX_STEPS):
-        if time.monotonic() > deadline:
-            raise DerivationTimeout("the derivation took longer than its time limit "
-                                    "(--timeout); the loss may be too large")
+        budget.check(f"deriving the gradient ({what}, step {len(s.steps) + 1})")
         if until(_current(s)):
             return
         if not any(_try(s, group) for group in groups):
@@ -109,6 +113,7 @@ def _try(s: Script, group: tuple[str, ...]) -> bool:
     for _ in range(50):
         before = expr
         for name in group:
+            budget.check(f"deriving the gradient (step {len(s.steps) + 1}, {name})")
             try:
                 expr = rules.apply(name, expr)
                 used.add(name)

@@ -116,10 +116,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="logits z_1..z_K (-inf masks a class)")
     given.add_argument("--probs", nargs="+", type=float, metavar="P",
                        help="softmax outputs q_1..q_K (non-negative, summing to 1) instead of logits")
-    target = s.add_mutually_exclusive_group(required=True)
+    target = s.add_mutually_exclusive_group()
     target.add_argument("--label", type=int, metavar="C", help="true class, 0-based")
     target.add_argument("--target", nargs="+", type=float, metavar="Y",
-                        help="target probabilities y_1..y_K")
+                        help="target probabilities y_1..y_K (one of --label and --target is "
+                        "needed, except for a --loss that uses neither c nor y)")
     s.add_argument("--digits", type=_digits, default=4,
                    help="decimals to print, 0..17 (default 4)")
     s.add_argument("--loss", metavar="TEXT",
@@ -129,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--array", action="append", default=[], metavar="NAME=V1,V2,...",
                    help="a per-class array of --loss, one value a class")
     s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                   help="time limit of the derivation of --loss (default 60)")
+                   help="time limit of the whole command, in seconds (default 60)")
 
     s = sub.add_parser("code", parents=[common], help="print the generated NumPy module",
                        description="Print the NumPy module generated from the derived results, "
@@ -169,20 +170,33 @@ def _loss_options(s: argparse.ArgumentParser, module: bool = False) -> None:
                    help="the module's name (and the files' stem), a Python identifier"
                    if module else "a title for --loss")
     s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                   help="time limit of the derivation of --loss (default 60)")
+                   help="time limit of the whole command, in seconds (default 60)")
 
 
-def _own_derivation(args, assume: str | None = None):
-    """The checked derivation of the loss given with --loss."""
+def _own_derivation(args, assume: str | None = None, loss=None):
+    """The checked derivation of the loss given with --loss (``loss``, when already parsed)
+    and the checker's report on it."""
     if getattr(args, "route", None):
         raise _UsageError("give either --route or --loss, not both")
     import derive
-    loss = derive.parse(args.loss)
     from .model import c
-    assume = assume or args.assume or ("one-hot" if loss.has(c) else "probability")
+    loss = derive.parse(args.loss) if loss is None else loss
+    assume = assume or args.assume
+    if assume not in (None, "one-hot") and loss.has(c):
+        raise _UsageError("the loss uses the class c of a one-hot target: give --assume one-hot")
     _status.show("your loss", 1, 1)
-    return derive.gradient(loss, assume=assume, name=getattr(args, "name", None),
-                           timeout=args.timeout)
+    return derive._checked_gradient(loss, assume, getattr(args, "name", None), args.timeout)
+
+
+def _without_loss(args) -> None:
+    """--name, --assume, --param and --array only make sense with --loss."""
+    if getattr(args, "loss", None) is not None:
+        return
+    given = [option for option, attribute in (("--name", "name"), ("--assume", "assume"),
+                                              ("--param", "param"), ("--array", "array"))
+             if getattr(args, attribute, None)]
+    if given:
+        raise _UsageError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with --loss")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,7 +263,10 @@ def _run(argv: list[str] | None) -> int:
         _say("derive: error: no command given; `derive --help` lists the commands")
         return 2
     _status = _StatusLine(enabled=not args.quiet)
-    return _COMMANDS[args.command](args)
+    _without_loss(args)
+    from . import budget
+    with budget.deadline(getattr(args, "timeout", None)):
+        return _COMMANDS[args.command](args)
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -275,7 +292,7 @@ def _render(args) -> int:
     _writable(args.output)
     from .render import render
     if args.loss is not None:
-        _deliver(render(args.command, [_own_derivation(args)], **settings), args.output)
+        _deliver(render(args.command, [_own_derivation(args)[0]], **settings), args.output)
         return 0
     routes = _selected(args)
     _watch(routes)
@@ -285,11 +302,9 @@ def _render(args) -> int:
 
 
 def _check(args) -> int:
-    if args.loss is not None:  # derive.gradient checks it
-        d = _own_derivation(args)
-        from .check import check
+    if args.loss is not None:
+        d, report = _own_derivation(args)
         from .check.core import SIZES
-        report = check(d)
         proved = ("step " if len(report.proved) == 1 else "steps ") + \
             (", ".join(map(str, report.proved)) or "none")
         _print(f"{d.name}: {len(report.steps)} steps, {report.samples:,} samples at "
@@ -353,7 +368,11 @@ def _eval(args) -> int:
     else:
         logits = np.asarray(_vector(args.logits, "--logits", allow_minus_inf=True))
     size = logits.size
-    if args.label is not None:
+    if args.label is None and args.target is None:
+        if args.loss is None:
+            raise _UsageError("give the true class with --label, or a target with --target")
+        target = None
+    elif args.label is not None:
         if not 0 <= args.label < size:
             raise InputError(f"--label: {args.label} is out of range 0..{size - 1}")
         target = np.asarray(args.label)
@@ -368,11 +387,19 @@ def _eval(args) -> int:
     _watch(EVAL_DERIVATIONS)
     m = load_module(functions=EVAL_FUNCTIONS)  # checks only what these functions need
     loss, grad = m.cross_entropy_with_grad(logits, target)
-    fmt = lambda v: f"{v:.{args.digits}f}"  # noqa: E731
+    fmt = _formatter(args.digits)
     _print(f"softmax   {' '.join(map(fmt, m.softmax(logits)))}\n"
            f"loss      {fmt(float(loss))}\n"
            f"gradient  {' '.join(map(fmt, grad))}\n")
     return 0
+
+
+def _formatter(digits: int):
+    """Numbers with ``digits`` decimals, zero as 0.0000 (never -0.0000)."""
+    def fmt(value) -> str:
+        text = f"{float(value):.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return fmt
 
 
 def _eval_own(args, logits, target) -> int:
@@ -380,31 +407,43 @@ def _eval_own(args, logits, target) -> int:
     import numpy as np
 
     import derive
-    from .model import c
+    from .model import c, y
     values = {}
-    for item in args.param:
-        name, _, number = item.partition("=")
-        try:
-            values[name.strip()] = float(number)
-        except ValueError:
-            raise InputError(f"--param {item!r}: give NAME=NUMBER") from None
-    for item in args.array:
-        name, _, numbers = item.partition("=")
-        try:
-            values[name.strip()] = [float(v) for v in numbers.split(",")]
-        except ValueError:
-            raise InputError(f"--array {item!r}: give NAME=V1,V2,... with numbers") from None
+    for option, items, read in (("--param", args.param, float),
+                                ("--array", args.array,
+                                 lambda text: [float(v) for v in text.split(",")])):
+        for item in items:
+            name, _, numbers = item.partition("=")
+            name = name.strip()
+            if name in values:
+                raise _UsageError(f"{option} {name}: given more than once")
+            try:
+                values[name] = read(numbers)
+            except ValueError:
+                form = "NAME=NUMBER" if option == "--param" else "NAME=V1,V2,... with numbers"
+                raise InputError(f"{option} {item!r}: give {form}") from None
     if not np.all(np.isfinite(logits)):
         raise InputError("--loss: give finite logits")
     loss = derive.parse(args.loss)
-    one_hot = loss.has(c)
-    if one_hot and target.ndim != 0:
+    one_hot, uses_target = loss.has(c), loss.has(y)
+    if one_hot and (target is None or target.ndim != 0):
         raise InputError("the loss uses the class c: give --label")
-    d = _own_derivation(args, assume="one-hot" if one_hot else "any")
-    if target.ndim == 0:
+    if target is None and uses_target:
+        raise _UsageError("the loss uses the target y: give --target, or --label for a one-hot "
+                          "target")
+    if target is not None and not (one_hot or uses_target):
+        raise _UsageError(f"{'--target' if args.target is not None else '--label'}: the loss "
+                          "uses neither the target y nor the class c; give no target")
+    if args.target is not None and not uses_target:
+        raise _UsageError("--target: the loss does not use the target y; give --label for the "
+                          "class c")
+    d = _own_derivation(args, assume="one-hot" if one_hot else "any", loss=loss)[0]
+    if target is None:
+        target = np.zeros(logits.size)
+    elif target.ndim == 0:
         values["c"] = int(target)
         target = np.eye(logits.size)[int(target)]
-    fmt = lambda v: f"{v:.{args.digits}f}"  # noqa: E731
+    fmt = _formatter(args.digits)
     symbol = d.steps[0].lhs
     value = derive.evaluate(symbol, list(logits), list(target), **values)
     grad = [derive.evaluate(d.result, list(logits), list(target), k=n, **values)
@@ -413,14 +452,7 @@ def _eval_own(args, logits, target) -> int:
     return 0
 
 
-def _without_loss(args) -> None:
-    """--name and --assume only make sense with --loss."""
-    if args.loss is None and (args.name is not None or args.assume is not None):
-        raise _UsageError("--name and --assume go with --loss")
-
-
 def _code(args) -> int:
-    _without_loss(args)
     _writable(args.output)
     if args.loss is not None:
         _deliver(_own_source(args), args.output)
@@ -435,11 +467,10 @@ def _own_source(args) -> str:
     """The generated module of --loss, named by --name."""
     from . import lossmodule
     lossmodule.module_name(args.name)
-    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args), args.name))
+    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args)[0], args.name))
 
 
 def _build(args) -> int:
-    _without_loss(args)
     if args.loss is not None:
         return _build_own(args)
     _watch(None)
@@ -455,7 +486,7 @@ def _build_own(args) -> int:
     from . import build, lossmodule
     from .render import render
     name = lossmodule.module_name(args.name)
-    d = _own_derivation(args)
+    d = _own_derivation(args)[0]
     files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name)),
              f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
     if args.check:
@@ -560,6 +591,8 @@ def _silence_stdout() -> None:
 def _say(line: str) -> None:
     """One line on stderr (the progress line cleared first); a closed stderr is not an error."""
     _status.clear()
+    if sys.stderr is None:  # closed: print would fall back to stdout
+        return
     try:
         print(line, file=sys.stderr, flush=True)
     except (AttributeError, OSError, ValueError):

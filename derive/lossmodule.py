@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from sympy import Derivative, Expr, IndexedBase, Symbol
 
-from . import __version__
+from . import __version__, budget
 from .errors import DeriveError
 from .helpers import HELPERS, needed
 from .lowering import (LABEL_REWRITES, MASKED_SUM, REWRITES, LoweringError, Values, lower,
                        softmax_definitions, value_name)
-from .model import PARAMETERS, c, k, own_symbols, q, w
+from .model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
 from .records import Derivation
 from .render.printers import TextPrinter
 
@@ -72,9 +72,9 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
     labels_only = steps[0].expr.has(c)
     if labels_only:
         grad_step = steps.index(d.main_steps[-1]) + 1
-    else:  # the last main step that holds for any target
-        grad_step = max(n for n, s in enumerate(steps, 1) if not s.aside and not s.facts
-                        and isinstance(s.lhs, Derivative) and not s.expr.has(Derivative))
+    else:  # the last main step that holds for any target where the loss is defined
+        grad_step = max(n for n, s in enumerate(steps, 1) if not s.aside
+                        and not s.facts - {POSITIVE} and isinstance(s.lhs, Derivative) and not s.expr.has(Derivative))
     scalars, arrays = own_symbols(steps[0].expr)
     scalars = sorted({*scalars, *(p for p in PARAMETERS if steps[0].expr.has(p))}, key=str)
     if steps[0].expr.has(w):
@@ -129,6 +129,7 @@ def source(s: LossSpec) -> str:
         formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
         cases = []
         for labels in ((True,) if s.labels_only else (True, False)):
+            budget.check(f"generating the code of {function}")
             try:
                 program = lower(formulas, values, definitions, labels=labels)
             except LoweringError as e:
@@ -249,11 +250,14 @@ def verify(module: types.ModuleType, s: LossSpec, rows: int = 3, classes: int = 
     labels = rng.integers(0, classes, rows)
     values = {sym.name: float(rng.uniform(0.5, 2.0)) for sym in s.scalars}
     values.update({b.label.name: rng.uniform(0.5, 2.0, classes) for b in s.arrays})
-    targets = [("labels", labels, np.eye(classes)[labels])]
+    # a loss defined for positive targets only is not defined at the zeros of a label's one-hot
+    targets = [] if POSITIVE in s.derivation.steps[0].facts else \
+        [("labels", labels, np.eye(classes)[labels])]
     if not s.labels_only:
         probs = rng.dirichlet(np.ones(classes), rows)
         targets.append(("probabilities", probs, probs))
     for kind, target, rows_of in targets:
+        budget.check("running the generated module against its derivation")
         loss, grad = module.loss_with_grad(logits, target, **values)
         for n in range(rows):
             where = {"c": int(labels[n])} if s.labels_only else {}

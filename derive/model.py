@@ -14,9 +14,10 @@ or split a term off a sum (:class:`SumExcept` holds the remainder, ``Σ_{i≠k}`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from sympy import (Add, Dummy, Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Sum, Symbol,
-                   Tuple, exp, log, sympify)
+from sympy import (Add, Eq, Expr, IndexedBase, Indexed, KroneckerDelta, Pow, StrictGreaterThan,
+                   Sum, Symbol, Tuple, exp, log, sympify)
 
 #: Number of classes: a positive integer, never a number.
 K = Symbol("K", integer=True, positive=True)
@@ -157,28 +158,52 @@ outer_q = IndexedBase("outer_q", positive=True)
 SHAPES.update({q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K), ell: (N,), diag_q: (K, K),
                outer_q: (K, K)})
 
-#: Every abbreviation and the definition it stands for.
-ABBREVIATIONS = {
+#: Every abbreviation of the catalogue and the definition it stands for (read-only).
+ABBREVIATIONS = MappingProxyType({
     E: cross_entropy, E_w: weighted_cross_entropy, E_T: lambda: cross_entropy(y, p),
     E_ls: lambda: cross_entropy(y_ls, q), E_b: binary_cross_entropy,
     q: softmax, p: tempered_softmax, sig: sigmoid, y_ls: smoothed_target,
     L: batch_mean, ell: example_loss, Q: batch_softmax, E_lin: linear_cross_entropy,
     diag_q: lambda row, col: q[row] * KroneckerDelta(row, col),
     outer_q: lambda row, col: q[row] * q[col],
-}
+})
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = {E: y, E_ls: y_ls}
 
-#: Users' own losses, each an abbreviation of its own (a Dummy named ℒ) for its formula.
-LOSSES: dict = {}
+
+class Loss(Symbol):
+    """ℒ: a loss a user wrote, an abbreviation that carries its own definition.
+
+    Nothing is recorded anywhere else: the derivation whose steps hold ℒ holds its formula,
+    and two symbols of the same formula are equal (so a check of one is a check of the other).
+    """
+
+    def __new__(cls, formula: Expr, name: str = "Lcal"):
+        obj = Symbol.__xnew__(cls, name)
+        obj.formula = sympify(formula)
+        return obj
+
+    def _hashable_content(self):
+        return (self.name, self.formula)
+
+    def __getnewargs_ex__(self):
+        return ((self.formula, self.name), {})
+
+    def _sympyrepr(self, printer):
+        return f"{type(self).__name__}({printer._print(self.formula)})"
 
 
-def define_loss(formula: Expr) -> Symbol:
-    """A new abbreviation ℒ that stands for ``formula``, a loss a user wrote."""
-    symbol = Dummy("Lcal")
-    LOSSES[symbol] = formula
-    ABBREVIATIONS[symbol] = lambda: formula
-    return symbol
+def define_loss(formula: Expr) -> Loss:
+    """The abbreviation ℒ that stands for ``formula``, a loss a user wrote."""
+    return Loss(formula)
+
+
+def definition(abbreviation):
+    """The function that gives the definition of ``abbreviation`` (a symbol such as ``E``, an
+    array such as ``q``, or a user's ℒ), or None when it is not an abbreviation."""
+    if isinstance(abbreviation, Loss):
+        return lambda: abbreviation.formula
+    return ABBREVIATIONS.get(abbreviation)
 
 
 class SumExcept(Expr):
@@ -226,7 +251,7 @@ class Fact:
     """A property of the target that a step may use; the checker samples targets with it."""
 
     name: str
-    statement: Eq
+    statement: Expr
     text: str
 
 
@@ -234,28 +259,37 @@ PROBABILITY = Fact("probability", Eq(Sum(y[i], (i, 1, K)), 1),
                    "y is a probability vector: its entries sum to 1")
 LINEAR = Fact("linear", Eq(z[i], Sum(W[i, g] * x[g], (g, 1, D)) + b[i]),
               "the logits come from a linear layer: z = W x + b")
+POSITIVE = Fact("positive", StrictGreaterThan(y[i], 0),
+                 "the targets are positive: y_i > 0 for every i, where the loss is defined")
 ONE_HOT = Fact("one-hot", Eq(y[i], KroneckerDelta(i, c)),
                "y is one-hot at class c: y_c = 1 and every other entry is 0")
 
 
 def is_abbreviation(expr) -> bool:
-    """True for ``E``, ``q_index`` and the other names that stand for longer expressions."""
+    """True for ``E``, ``q_index``, a user's ℒ and the other names that stand for longer
+    expressions."""
     if isinstance(expr, Indexed):
         return expr.base in ABBREVIATIONS
-    return isinstance(expr, Symbol) and expr in ABBREVIATIONS
+    return isinstance(expr, Loss) or (isinstance(expr, Symbol) and expr in ABBREVIATIONS)
+
+
+def _abbreviations_in(expr: Expr) -> set:
+    """The abbreviations that ``expr`` holds: symbols, user's losses and array bases."""
+    return {a for a in expr.atoms(Symbol, IndexedBase)
+            if is_abbreviation(a) or (isinstance(a, IndexedBase) and a in ABBREVIATIONS)}
 
 
 def expand_abbreviations(expr: Expr, symbols_only: bool = False) -> Expr:
     """Replace every abbreviation by its definition, until none is left (only the loss
     symbols such as ``E`` with ``symbols_only``)."""
     for _ in range(5):  # definitions refer to other abbreviations at most a few levels deep
-        expr = expr.xreplace({sym: ABBREVIATIONS[sym]() for sym in expr.atoms(Symbol)
-                              if sym in ABBREVIATIONS})
+        expr = expr.xreplace({sym: definition(sym)() for sym in expr.atoms(Symbol)
+                              if is_abbreviation(sym)})
         if symbols_only:
             return expr
         expr = expr.replace(lambda e: isinstance(e, Indexed) and e.base in ABBREVIATIONS,
                             lambda e: ABBREVIATIONS[e.base](*e.indices))
-        if not any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS):
+        if not _abbreviations_in(expr):
             return expr
     return expr
 
@@ -269,7 +303,7 @@ def own_symbols(*exprs: Expr) -> tuple[list, list]:
         full = expand_abbreviations(expr, symbols_only=True)
         labels = {base.label for base in full.atoms(IndexedBase)}
         parameters |= {s for s in full.free_symbols if isinstance(s, Symbol)
-                       and not isinstance(s, Dummy) and s not in known and s not in labels}
+                       and not is_abbreviation(s) and s not in known and s not in labels}
         arrays |= {e.base for e in full.atoms(Indexed) if e.base not in ARRAYS
                    and e.base not in ABBREVIATIONS}
     return sorted(parameters, key=str), sorted(arrays, key=str)
@@ -277,8 +311,10 @@ def own_symbols(*exprs: Expr) -> tuple[list, list]:
 
 def depends_on_logits(expr: Expr) -> bool:
     """Whether ``expr`` varies with the logits (through ``z`` or an abbreviation)."""
-    return expr.has(z, Z, W, b) or any(expr.has(abbreviation) for abbreviation in ABBREVIATIONS
-                              if abbreviation != y_ls)
+    if expr.has(z, Z, W, b):
+        return True
+    return any(depends_on_logits(a.formula) if isinstance(a, Loss) else a != y_ls
+               for a in _abbreviations_in(expr))
 
 
 def is_logit(expr) -> bool:
@@ -297,3 +333,16 @@ def free_indices(expr) -> set[Symbol]:
         bounds = set().union(*(free_indices(lo) | free_indices(hi) for _, lo, hi in limits))
         return inner | bounds | extra
     return set().union(*(free_indices(a) for a in expr.args)) if expr.args else set()
+
+
+def needs_positive_target(loss: Expr) -> bool:
+    """Whether ``loss`` takes the log, a root or another non-integer (or negative) power of
+    an expression of the target ``y`` that is not positive (or, for a root, not non-negative)
+    for every real target: it is then defined only for positive targets."""
+    def of_target(e) -> bool:
+        return any(x.base == y for x in e.atoms(Indexed))
+    logs = any(of_target(e.args[0]) and not e.args[0].is_positive for e in loss.atoms(log))
+    powers = any(of_target(e.base) and not (e.exp.is_Integer and e.exp > 0) and not (
+        e.base.is_positive or (e.base.is_nonnegative and e.exp.is_positive))
+        for e in loss.atoms(Pow))
+    return logs or powers

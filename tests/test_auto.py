@@ -110,14 +110,21 @@ def test_a_loss_the_engine_cannot_finish_names_the_sub_expression():
 
 
 def test_the_class_c_needs_one_hot():
-    with pytest.raises(DeriveError, match="--assume one-hot"):
+    with pytest.raises(DeriveError, match='assume="one-hot"') as raised:
         derive.gradient("-log(q[c])", assume="probability")
+    assert "--" not in str(raised.value)  # the API's words, not the CLI's
+
+
+def test_the_api_defaults_are_those_of_the_cli():
+    # one-hot for a loss of the class c, as the CLI and numpy_module take it
+    d = derive.gradient("-log(q[c])")
+    assert d.result == q[k] - KroneckerDelta(k, c)
 
 
 def test_a_time_limit_stops_the_derivation():
-    from derive.auto import DerivationTimeout
-    with pytest.raises(DerivationTimeout, match="time limit"):
+    with pytest.raises(derive.OutOfTime, match="out of time after 1e-09 s while"):
         derive.gradient("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", timeout=1e-9)
+    assert issubclass(derive.OutOfTime, TimeoutError) and issubclass(derive.OutOfTime, DeriveError)
 
 
 def test_a_wrong_automatic_step_is_rejected(derived):
@@ -177,9 +184,12 @@ def test_eval_of_your_loss(capsys):
     assert code == 0  # γ = 0 is the cross-entropy: the articles' numbers
     assert out == "loss      0.4644\ngradient  0.2312 -0.3715 0.1402\n"
     code, out, _ = run(capsys, "eval", "--loss", "sum(pi[i]*(log(pi[i]) - log(q[i])), i)",
+                       "--array", "pi=0.2,0.3,0.5", "--logits", "1", "2", "0.5")
+    assert code == 0 and out.splitlines()[1] == "gradient  0.0312 0.3285 -0.3598"
+    code, _, err = run(capsys, "eval", "--loss", "sum(pi[i]*(log(pi[i]) - log(q[i])), i)",
                        "--array", "pi=0.2,0.3,0.5", "--logits", "1", "2", "0.5", "--target", "0",
                        "1", "0")
-    assert code == 0 and out.splitlines()[1] == "gradient  0.0312 0.3285 -0.3598"
+    assert code == 2 and "--target: the loss uses neither the target y nor the class c" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -187,9 +197,11 @@ def test_eval_of_your_loss(capsys):
     (["text", "--loss", "foo(q[i])"], "unknown function 'foo'"),
     (["text", "--loss", "q[j]"], "the index j is not bound by a sum"),
     (["text", "--loss", "-log(q[c])", "--assume", "probability"], "--assume one-hot"),
+    (["text", "--loss", "sum(y[i]*log(y[i]/q[i]), i)", "--assume", "one-hot"],
+     "not defined at the zeros of a one-hot target"),
     (["text", "--loss", "sum(abs(q[i]), i)"], "abs is not allowed"),
     (["text", "--loss", "__import__('os').system('true')"], "not allowed"),
-    (["text", "--loss", FOCAL, "--timeout", "0.000001"], "time limit"),
+    (["text", "--loss", FOCAL, "--timeout", "0.000001"], "out of time after 1e-06 s while"),
     (["eval", "--loss", FOCAL, "--logits", "1", "2", "--label", "0"], "needs a value for gamma"),
     (["eval", "--loss", FOCAL, "--param", "gamma", "--logits", "1", "2", "--label", "0"],
      "--param 'gamma': give NAME=NUMBER"),

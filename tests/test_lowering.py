@@ -183,8 +183,8 @@ def test_derive_build_writes_the_module_and_its_derivation(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["code", "--loss", "-log(q[c])", "--name", "bad name"], "module name"),
-    (["code", "--name", "x"], "go with --loss"),
-    (["build", "--assume", "any"], "go with --loss"),
+    (["code", "--name", "x"], "goes with --loss"),
+    (["build", "--assume", "any"], "goes with --loss"),
 ])
 def test_bad_module_options_get_one_line(capsys, argv, message):
     code, out, err = run(capsys, "-q", *argv)

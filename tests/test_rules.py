@@ -95,6 +95,7 @@ CASES = [
     ("softmax-sum", q[k] * Sum(q[i], (i, 1, K)) - q[k], 0, {}),
     ("product-rule", D(q[i] * log(q[i])), log(q[i]) * D(q[i]) + q[i] * D(log(q[i])), {}),
     ("definition-loss", derive_loss, -log(q[c]), {}),
+    ("definition-loss-positive", define_loss(-log(y[c] * q[c])), -log(y[c] * q[c]), {}),
     ("matrix-form", q[k] * KroneckerDelta(k, l) - q[k] * q[l], diag_q[k, l] - outer_q[k, l], {}),
     ("factor", q[i] * KroneckerDelta(i, k) - q[i] * q[k], q[i] * (KroneckerDelta(i, k) - q[k]), {}),
 ]

@@ -28,7 +28,7 @@ from sympy import (Abs, Add, Derivative, Expr, Heaviside, Indexed, KroneckerDelt
                    Min, Mul, Pow, Sum, Symbol, UnevaluatedExpr, exp, log)
 
 from ..errors import CheckError
-from ..model import ABBREVIATIONS, SHAPES, D, K, N, SumExcept
+from ..model import ABBREVIATIONS, SHAPES, D, K, N, SumExcept, definition, is_abbreviation
 
 
 # ---- nilpotent numbers -------------------------------------------------------------------------
@@ -164,7 +164,8 @@ class _Context:
 def evaluate(expr: Expr, point: Point) -> np.ndarray:
     """The value of ``expr`` at every sample of ``point``: an array of shape ``(samples,)``."""
     ctx = _Context(point, dict(point.arrays), count())
-    value = _eval(expr, ctx, ())
+    with np.errstate(all="ignore"):  # an overflow is a value (inf or nan), never a warning
+        value = _eval(expr, ctx, ())
     if isinstance(value, Jet):
         value = value.value
     return np.broadcast_to(np.asarray(value, dtype=float), (point.samples,))
@@ -260,9 +261,9 @@ def _symbol(expr, ctx, axes):
         return np.asarray(point.parameters[expr], dtype=float).reshape((-1,) + (1,) * len(axes))
     if expr in ctx.arrays:  # a parameter fixed by a derivative with respect to it
         return ctx.arrays[expr]
-    if expr in ABBREVIATIONS:
+    if is_abbreviation(expr):
         if expr not in ctx.memo:
-            ctx.memo[expr] = _eval(ABBREVIATIONS[expr](), ctx, ())
+            ctx.memo[expr] = _eval(definition(expr)(), ctx, ())
         value = ctx.memo[expr]
         return _make({m: np.reshape(c, np.shape(c) + (1,) * len(axes))
                       for m, c in _terms(value).items()})

@@ -29,6 +29,7 @@ import re
 import unicodedata
 
 from ..errors import ParseError
+from .names import ALIASES
 
 #: The longest text a loss may be, the deepest its operations may nest, and the most
 #: brackets that may be open at once.
@@ -44,7 +45,6 @@ _TEXT_SCAN = re.compile(r"""
 """, re.VERBOSE | re.DOTALL)
 _OPENERS, _CLOSERS = "([{", ")]}"
 _KEYWORD_PROBLEMS = {
-    "lambda": "lambda is not allowed: a loss cannot define functions",
     "for": "comprehensions are not allowed",
     "async": "comprehensions are not allowed",
     "import": "imports are not allowed",
@@ -183,7 +183,7 @@ def _scan(text: str, kind: str) -> None:
             if value.startswith("_"):
                 raise _located(text, f"names starting with '_' are not allowed ('{value}')", pos)
             import keyword
-            if keyword.iskeyword(value):
+            if keyword.iskeyword(value) and value != "lambda":  # the Greek letter
                 raise _located(text, f"'{value}' is a Python keyword and cannot be used in a "
                                "loss", pos)
         if group == "other" and value in "{}":
@@ -198,8 +198,8 @@ def _non_ascii(char: str, kind: str) -> str:
     if name.startswith("GREEK") and "LETTER" in name:
         letter = name.split()[-1].lower()
         letter = letter.capitalize() if "CAPITAL" in name else letter
-        hint = f": write {letter}" if kind == "text" else f": write \\{letter}".replace(
-            "\\lamda", "\\lambda")
+        letter = ALIASES.get(letter, letter)
+        hint = f": write {letter}" if kind == "text" else f": write \\{letter}"
     elif char in "\u2212\u2013":
         hint = ": write - for minus"
     elif char in "\u00d7\u00b7\u22c5":

@@ -233,6 +233,7 @@ class Builder:
             self.fail(f"'{name}' is one of the model's index letters "
                       f"({', '.join(names.INDEX_LETTERS)}): a parameter needs another name",
                       node)
+        name = names.ALIASES.get(name, name)
         problem = names.problem(name)
         if problem:
             self.fail(problem, node)

@@ -65,14 +65,17 @@ FUNCTION_HINTS = {"ln": "write log", "softmax": "write q[i] for the softmax of z
                   "expm1": "write exp(x) - 1", "pow": "write x**y", "power": "write x**y",
                   "Sum": "write sum(EXPR, i)", "exponential": "write exp(x)"}
 
-#: Greek letters a name may be, as LaTeX commands: ``gamma`` is ``\\gamma``.  (``lambda`` is
-#: a keyword: SymPy spells the letter ``lamda``; capitals that look Latin are not here.)
+#: Greek letters a name may be, as LaTeX commands: ``gamma`` is ``\\gamma``, ``lambda`` is
+#: ``\\lambda`` (a parameter passed to a generated module as ``**{"lambda": 0.1}``); capitals
+#: that look Latin are not here.
 GREEK = frozenset((
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa mu nu xi pi rho sigma tau "
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
     "upsilon phi chi psi omega varepsilon vartheta varkappa varpi varrho varsigma varphi "
-    "Gamma Delta Theta Xi Pi Sigma Upsilon Phi Psi Omega").split())
+    "Gamma Delta Lambda Theta Xi Pi Sigma Upsilon Phi Psi Omega").split())
 #: LaTeX commands that stand for a name other than the command's own.
-COMMAND_NAMES = {r"\lambda": "lamda", r"\Lambda": "Lamda", r"\epsilon": "eps"}
+COMMAND_NAMES = {r"\epsilon": "eps"}
+#: Other spellings of a name in the text form: SymPy's ``lamda`` is the parameter ``lambda``.
+ALIASES = {"lamda": "lambda", "Lamda": "Lambda"}
 
 _LETTERS_DIGITS = re.compile(r"([A-Za-z]+)(\d*)\Z")
 
@@ -97,7 +100,7 @@ def command_name(command: str) -> str | None:
 
 def reads_back(name: str) -> bool:
     """Whether the LaTeX printed for ``name`` reads back as ``name``: ``gamma`` (``\\gamma``),
-    ``eps``, ``T2`` (``T_{2}``), ``lamda`` (``\\lambda``), but not ``xhat`` (``\\hat{x}``)."""
+    ``eps``, ``T2`` (``T_{2}``), ``lambda`` (``\\lambda``), but not ``xhat`` (``\\hat{x}``)."""
     match = _LETTERS_DIGITS.match(name)
     if match is None:
         return False
@@ -121,10 +124,8 @@ def problem(name: str, array: bool = False) -> str | None:
     if name in GENERATED:
         instead = GENERATED_INSTEAD.get(name, "use another name")
         return f"the name '{name}' is reserved: the generated code uses it; {instead}"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        hint = "; write lamda for the Greek letter" if name == "lambda" else \
-            "; use another name"
-        return f"'{name}' is a Python keyword and cannot be a name{hint}"
+    if (keyword.iskeyword(name) or keyword.issoftkeyword(name)) and name not in GREEK:
+        return f"'{name}' is a Python keyword and cannot be a name; use another name"
     if name in dir(builtins):
         return f"'{name}' is a Python builtin and cannot be a name; use another name"
     if not name.isascii() or not (name.isalpha() or (name.isalnum() and not array)):

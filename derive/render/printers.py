@@ -12,7 +12,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
-from ..model import LOSSES, SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
+from ..model import Loss, SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
 
 _BASE_ORDER = {w: 0, y: 1, q: 2, z: 3}
 #: named matrices, as LaTeX and as text
@@ -135,8 +135,8 @@ class DeriveLatexPrinter(LatexPrinter):
         tex = r"\delta_{%s%s}" % (first, second)
         return r"\left(%s\right)^{%s}" % (tex, exp) if exp is not None else tex
 
-    def _print_Dummy(self, expr):
-        return r"\mathcal{L}" if expr in LOSSES else super()._print_Dummy(expr)
+    def _print_Loss(self, expr):
+        return r"\mathcal{L}"
 
     def _print_Symbol(self, expr, style="plain"):
         # a subscript of several letters is a word, set upright: E_{\mathrm{lin}}
@@ -197,8 +197,8 @@ class TextPrinter(StrPrinter):
     def _print_Symbol(self, expr):
         return "ℓ" if expr.name == "ell" else pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
 
-    def _print_Dummy(self, expr):
-        return "ℒ" if expr in LOSSES else super()._print_Dummy(expr)
+    def _print_Loss(self, expr):
+        return "ℒ"
 
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr)

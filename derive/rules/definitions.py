@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, Symbol, exp, expand_mul, fraction
 
-from ..model import (ABBREVIATIONS, LOSSES, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
-                     y_ls, z)
+from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
+                     y_ls, z, Loss, POSITIVE)
 from . import _is_exp_sum, rule
 
 # ---- definitions -----------------------------------------------------------------------------
@@ -163,4 +163,10 @@ def _matrix_form(expr):
 @rule("definition-loss", "definition of the loss", "ℒ stands for the loss as it was written",
       kind="definition", tex=r"definition of $\mathcal{L}$")
 def _definition_loss(expr):
-    return LOSSES.get(expr) if isinstance(expr, Symbol) else None
+    return expr.formula if isinstance(expr, Loss) else None
+
+
+rule("definition-loss-positive", "definition of the loss, for y_i > 0",
+     "ℒ stands for the loss as it was written; it takes the log or a root of the target, so it "
+     "is defined for targets y_i > 0", kind="definition", fact=POSITIVE,
+     tex=r"definition of $\mathcal{L}$, for $y_i > 0$")(_definition_loss)
