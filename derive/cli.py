@@ -23,6 +23,7 @@ import math
 import os
 import re
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 
 from . import __version__
@@ -184,7 +185,7 @@ def _own_derivation(args, assume: str | None = None, loss=None):
     assume = assume or args.assume
     if assume not in (None, "one-hot") and loss.has(c):
         raise _UsageError("the loss uses the class c of a one-hot target: give --assume one-hot")
-    _status.show("your loss", 1, 1)
+    _status().show("your loss", 1, 1)
     return derive._checked_gradient(loss, assume, getattr(args, "name", None), args.timeout)
 
 
@@ -200,14 +201,14 @@ def _without_loss(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _status
-    _status = _StatusLine(enabled=False)
+    token = _STATUS.set(_StatusLine(enabled=False))
     try:
         try:
             return _run(argv)
         finally:
-            _status.clear()
+            _status().clear()
             _unhook()
+            _STATUS.reset(token)
     except _UsageError as e:
         _say(f"derive: error: {e}")
         return 2
@@ -249,7 +250,6 @@ def _glued(argv: list[str]) -> list[str]:
 
 
 def _run(argv: list[str] | None) -> int:
-    global _status
     argv = _glued(sys.argv[1:] if argv is None else list(argv))
     parser = _parser()
     try:
@@ -262,7 +262,7 @@ def _run(argv: list[str] | None) -> int:
         _say(parser.format_usage().rstrip("\n"))
         _say("derive: error: no command given; `derive --help` lists the commands")
         return 2
-    _status = _StatusLine(enabled=not args.quiet)
+    _STATUS.set(_StatusLine(enabled=not args.quiet))
     _without_loss(args)
     from . import budget
     with budget.deadline(getattr(args, "timeout", None)):
@@ -319,7 +319,7 @@ def _check(args) -> int:
     lines = []
     try:
         for n, name in enumerate(routes, 1):
-            _status.show(name, n, len(routes))
+            _status().show(name, n, len(routes))
             report = check(build(name))
             proved = ("step " if len(report.proved) == 1 else "steps ") + \
                 (", ".join(map(str, report.proved)) or "none")
@@ -519,7 +519,7 @@ _COMMANDS = {"latex": _render, "markdown": _render, "text": _render, "check": _c
 def _print(text: str) -> None:
     """Write ``text`` to stdout if all of it can be: nothing is written when stdout's encoding
     cannot show it; a failing write (a full disk) becomes an :class:`OutputError`."""
-    _status.clear()
+    _status().clear()
     out = sys.stdout
     if out is None:
         raise OutputError("cannot write the output: stdout is closed")
@@ -547,7 +547,7 @@ def _deliver(text: str, path: Path | None) -> None:
         _print(text)
         return
     _writable(path)
-    _status.clear()
+    _status().clear()
     real = Path(os.path.realpath(path))  # write through a symbolic link, never replace it
     try:
         if real.exists() and not real.is_file():  # a device or a pipe: there is no renaming it
@@ -590,7 +590,7 @@ def _silence_stdout() -> None:
 
 def _say(line: str) -> None:
     """One line on stderr (the progress line cleared first); a closed stderr is not an error."""
-    _status.clear()
+    _status().clear()
     if sys.stderr is None:  # closed: print would fall back to stdout
         return
     try:
@@ -636,14 +636,21 @@ class _StatusLine:
             self.enabled, self.width = False, 0
 
 
-_status = _StatusLine(enabled=False)
+#: the progress line of the command running in this thread (each thread has its own)
+_STATUS: ContextVar[_StatusLine] = ContextVar("derive_status_line")
+
+
+def _status() -> _StatusLine:
+    line = _STATUS.get(None)
+    return line if line is not None else _StatusLine(enabled=False)
 
 
 def _watch(scope: list[str] | None) -> None:
     """Show the progress of the checks about to run (the derivations ``scope`` and their
     lemmas; None: any), and route the cache's warnings to stderr as one line."""
     from .check import cache
-    cache.on_progress(_status.show if _status.enabled else None, scope)
+    line = _status()
+    cache.on_progress(line.show if line.enabled else None, scope)
     cache.on_warning(lambda message: _say(f"derive: warning: {message}"))
 
 

@@ -205,8 +205,10 @@ def _weights(weight, logits):
 def _reduce(loss, reduction, out_dtype):
     if reduction == "none":
         return loss.astype(out_dtype, copy=False)
-    value = loss.sum() if reduction == "sum" else loss.mean()
-    return out_dtype.type(value)
+    if reduction == "sum":
+        return out_dtype.type(loss.sum())
+    # the mean of no rows is NaN, as in PyTorch (numpy's mean would also warn)
+    return out_dtype.type(loss.mean() if loss.size else numpy.nan)
 
 
 def _scale(grad, reduction, out_dtype):

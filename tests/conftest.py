@@ -1,10 +1,14 @@
-"""Shared test set-up: a private cache of passed checks, and the catalogue checked once a run."""
+"""Shared test set-up: a private cache of passed checks, RuntimeWarnings as errors, and the
+catalogue checked once a run."""
 import os
 import tempfile
 
 import pytest
 
 os.environ["DERIVE_CACHE_DIR"] = tempfile.mkdtemp(prefix="derive-test-cache-")
+# a NumPy warning is an error in the tests and in every command they run, so that no warning
+# text can reach a user's stderr unnoticed
+os.environ["PYTHONWARNINGS"] = "error::RuntimeWarning"
 
 
 @pytest.fixture(scope="session")

@@ -237,3 +237,15 @@ def test_the_evaluator_never_warns():
         warnings.simplefilter("error")
         value = derive.evaluate(model.exp(model.exp(model.z[model.k])), [800.0, 0.0], k=0)
     assert np.isinf(value)
+
+
+def test_the_mean_of_an_empty_batch_is_nan_without_a_warning():
+    import warnings
+    catalogue = derive.numpy_module()
+    own = derive.numpy_module("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)")
+    empty, labels = np.zeros((0, 3)), np.zeros(0, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(catalogue.cross_entropy(empty, labels, reduction="mean"))
+        assert np.isnan(own.loss(empty, labels, reduction="mean", gamma=2.0))
+        assert own.loss(empty, labels, reduction="sum", gamma=2.0) == 0

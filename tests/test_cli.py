@@ -182,3 +182,65 @@ def test_a_fault_of_derive_itself_is_one_line_and_exit_70(capsys, monkeypatch):
     monkeypatch.setenv("DERIVE_DEBUG", "1")
     with pytest.raises(ValueError):
         main(["text", "--route", "chain"])
+
+
+def test_zero_prints_without_a_sign(capsys):
+    from derive.cli import _formatter
+    fmt = _formatter(4)
+    assert [fmt(v) for v in (-0.0, -1e-9, 0.0, -0.5, 2e-5)] == \
+        ["0.0000", "0.0000", "0.0000", "-0.5000", "0.0000"]
+    code, out, _ = run(capsys, "eval", "--loss", "sum(z[i]**2, i)", "--logits", "0", "-1e-9")
+    assert code == 0 and out == "loss      0.0000\ngradient  0.0000 0.0000\n"
+
+
+def test_an_error_never_goes_to_stdout_when_stderr_is_closed(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "f.py"
+    with open(out, "w") as f:
+        done = subprocess.run([sys.executable, "-m", "derive", "code", "--loss", "("],
+                              stdout=f, stderr=subprocess.DEVNULL, close_fds=True,
+                              preexec_fn=lambda: __import__("os").close(2))
+    assert done.returncode == 2 and out.read_text() == ""
+
+
+def test_a_command_from_a_thread_obeys_its_timeout(capsys):
+    import threading
+    import time
+    found = {}
+    fraction = "1/(1 + " * 20 + "q[c]" + ")" * 20
+
+    def work():
+        start = time.monotonic()
+        found["code"] = main(["check", "--timeout", "1", "--loss", fraction])
+        found["seconds"] = time.monotonic() - start
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(30)
+    _, err = capsys.readouterr()
+    assert found["code"] == 2 and found["seconds"] < 2.0
+    assert err.startswith("derive: error: out of time after 1 s while ")
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--loss", "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"],
+    ["text", "--loss", "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"],
+    ["eval", "--loss", "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", "--param", "gamma=2",
+     "--logits", "1", "2", "--target", "0.5", "0.5"],
+], ids=["check", "text", "eval"])
+def test_one_parse_and_one_check_a_command(capsys, monkeypatch, argv):
+    import derive
+    import derive.check
+    calls = {"parse": 0, "check": 0}
+    parse, check = derive.parse, derive.check.check
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+    monkeypatch.setattr(derive, "parse", counted("parse", parse))
+    monkeypatch.setattr(derive.check, "check", counted("check", check))
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert calls == {"parse": 1, "check": 1}

@@ -4,14 +4,15 @@ A pass is remembered under a fingerprint of the derivation's steps, of the check
 of the model, in ``$DERIVE_CACHE_DIR`` (or ``~/.cache/derive``), so printing stays fast.
 
 Two hooks let a front end show what happens: :func:`on_progress` (which derivation is being
-checked, n of N) and :func:`on_warning` (a cache that cannot be written).
+checked, n of N) and :func:`on_warning` (a cache that cannot be written).  They hold in the
+thread (or task) that sets them, and a library call with neither says nothing.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-import warnings
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
@@ -75,13 +76,29 @@ def _remember(key: str) -> None:
 
 # -- hooks for a front end: progress of the checks, and warnings -------------------------------
 
-_progress: Callable[[str, int, int], None] | None = None
-_scope: tuple[str, ...] | None = None  # the derivations the caller is about to ask for
-_plan: list[str] | None = None         # those of them (and their lemmas) not passed before
-_count = 0                             # checks announced since on_progress
-_passed: set[str] = set()              # derivations checked (or found passed) in this process
-_warning: Callable[[str], None] | None = None
-_warned = False
+class _Hooks:
+    """What the front end running in this context asked to be told."""
+
+    def __init__(self):
+        self.progress: Callable[[str, int, int], None] | None = None
+        self.scope: tuple[str, ...] | None = None  # the derivations about to be asked for
+        self.plan: list[str] | None = None         # those of them (and lemmas) not passed before
+        self.count = 0                             # checks announced since on_progress
+        self.warning: Callable[[str], None] | None = None
+        self.warned = False
+
+
+#: the hooks of the front end of this thread (or task); none by default
+_HOOKS: ContextVar[_Hooks | None] = ContextVar("derive_cache_hooks", default=None)
+_passed: set[str] = set()  # catalogue derivations checked (or found passed) in this process
+
+
+def _hooks() -> _Hooks:
+    hooks = _HOOKS.get()
+    if hooks is None:
+        hooks = _Hooks()
+        _HOOKS.set(hooks)
+    return hooks
 
 
 def on_progress(callback: Callable[[str, int, int], None] | None,
@@ -90,39 +107,38 @@ def on_progress(callback: Callable[[str, int, int], None] | None,
     never when its pass comes from the cache.  ``total`` is the number of derivations among
     ``names`` (default: all of them) and their lemmas whose pass is not remembered, counted at
     the first check (so it costs nothing when everything is cached); if more are checked, it
-    grows with ``n``.  ``None`` stops the calls."""
-    global _progress, _scope, _plan, _count
-    _progress, _plan, _count = callback, None, 0
-    _scope = tuple(names) if names is not None else None
+    grows with ``n``.  ``None`` stops the calls.  The hook holds in the calling thread only."""
+    hooks = _hooks()
+    hooks.progress, hooks.plan, hooks.count = callback, None, 0
+    hooks.scope = tuple(names) if names is not None else None
 
 
 def on_warning(callback: Callable[[str], None] | None) -> None:
-    """Send the one-line warnings of this module (at most one a process) to ``callback``
-    instead of :func:`warnings.warn`; ``None`` restores :func:`warnings.warn`."""
-    global _warning
-    _warning = callback
+    """Send the one-line warnings of this module (at most one a front end) to ``callback``;
+    ``None`` stops them.  A library call with no such hook says nothing: a cache that cannot
+    be written only means that checks run again."""
+    hooks = _hooks()
+    hooks.warning, hooks.warned = callback, False
 
 
 def _warn_once(message: str) -> None:
-    global _warned
-    if _warned:
+    hooks = _hooks()
+    if hooks.warned:
         return
-    _warned = True
-    if _warning is not None:
-        _warning(message)
-    else:
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+    hooks.warned = True
+    if hooks.warning is not None:
+        hooks.warning(message)
 
 
 def _announce(name: str) -> None:
     """Tell the progress callback that ``name`` is about to be checked."""
-    global _plan, _count
-    if _progress is None:
+    hooks = _HOOKS.get()
+    if hooks is None or hooks.progress is None:
         return
-    if _plan is None:
-        _plan = _unpassed(_scope)
-    _count += 1
-    _progress(name, _count, max(_count, len(_plan)))
+    if hooks.plan is None:
+        hooks.plan = _unpassed(hooks.scope)
+    hooks.count += 1
+    hooks.progress(name, hooks.count, max(hooks.count, len(hooks.plan)))
 
 
 def _unpassed(scope: Iterable[str] | None) -> list[str]:
