@@ -155,8 +155,8 @@ diag_q = IndexedBase("diag_q", real=True)
 outer_q = IndexedBase("outer_q", positive=True)
 
 #: The shapes of the abbreviations that are arrays.
-SHAPES.update({q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K), ell: (N,), diag_q: (K, K),
-               outer_q: (K, K)})
+SHAPES = MappingProxyType({**SHAPES, q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K),
+                           ell: (N,), diag_q: (K, K), outer_q: (K, K)})
 
 #: Every abbreviation of the catalogue and the definition it stands for (read-only).
 ABBREVIATIONS = MappingProxyType({
@@ -168,7 +168,7 @@ ABBREVIATIONS = MappingProxyType({
     outer_q: lambda row, col: q[row] * q[col],
 })
 #: The cross-entropies of the softmax q, by their target.
-TARGET_OF = {E: y, E_ls: y_ls}
+TARGET_OF = MappingProxyType({E: y, E_ls: y_ls})
 
 
 class Loss(Symbol):

@@ -152,7 +152,9 @@ def test_a_derivation_owns_its_definitions():
     assert isinstance(loss, model.Loss) and loss.formula == d.steps[0].expr
     assert loss not in model.ABBREVIATIONS
     with pytest.raises(TypeError):
-        model.ABBREVIATIONS[loss] = lambda: 0  # the catalogue's table is read-only
+        model.ABBREVIATIONS[loss] = lambda: 0  # the catalogue's tables are read-only
+    with pytest.raises(TypeError):
+        model.SHAPES[loss] = ()
     # the same loss written again is the same symbol: its check is the same check
     assert derive.gradient("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)").steps[0].lhs == loss
 
