@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import count
 
 import numpy as np
@@ -316,7 +315,7 @@ def _sum(expr, ctx, axes, skip=None):
         return _sum(_Nested(inner, expr.limits[-1]), ctx, axes)
     (index, lo, hi), = expr.limits if isinstance(expr, (Sum, _Nested)) else (expr.limits,)
     values = np.arange(ctx.extent(lo), ctx.extent(hi) + 1)
-    if _runs_with(expr.function, index):
+    if _runs_with(expr.function, index, ctx):
         # the variable of a derivative runs with the index: one term at a time
         total = 0.0
         for value in values:
@@ -337,10 +336,14 @@ def _sum(expr, ctx, axes, skip=None):
     return _make({m: np.broadcast_to(c, full).sum(axis=-1) for m, c in _terms(body).items()})
 
 
-@lru_cache(maxsize=4096)
-def _runs_with(function, index) -> bool:
-    """Whether a derivative in ``function`` is taken by a variable that depends on ``index``."""
-    return any(index in _indices_of(v) for d in function.atoms(Derivative) for v in d.variables)
+def _runs_with(function, index, ctx: _Context) -> bool:
+    """Whether a derivative in ``function`` is taken by a variable that depends on ``index``
+    (remembered for the evaluation only)."""
+    key = ("runs with", function, index)
+    if key not in ctx.memo:
+        ctx.memo[key] = any(index in _indices_of(v) for d in function.atoms(Derivative)
+                            for v in d.variables)
+    return ctx.memo[key]
 
 
 class _Nested:
