@@ -407,14 +407,15 @@ def _eval_own(args, logits, target) -> int:
     import numpy as np
 
     import derive
-    from .model import c, y
+    from .model import c, needs_positive_target, y
+    from .parse.names import ALIASES
     values = {}
     for option, items, read in (("--param", args.param, float),
                                 ("--array", args.array,
                                  lambda text: [float(v) for v in text.split(",")])):
         for item in items:
             name, _, numbers = item.partition("=")
-            name = name.strip()
+            name = ALIASES.get(name.strip(), name.strip())
             if name in values:
                 raise _UsageError(f"{option} {name}: given more than once")
             try:
@@ -437,6 +438,10 @@ def _eval_own(args, logits, target) -> int:
     if args.target is not None and not uses_target:
         raise _UsageError("--target: the loss does not use the target y; give --label for the "
                           "class c")
+    if target is not None and needs_positive_target(loss) and (target.ndim == 0 or
+                                                              target.min() <= 0):
+        raise InputError("the loss takes the log or a root of the target, so it is defined for "
+                         "positive targets only: give --target with every entry above 0")
     d = _own_derivation(args, assume="one-hot" if one_hot else "any", loss=loss)[0]
     if target is None:
         target = np.zeros(logits.size)

@@ -260,3 +260,28 @@ def test_the_mean_of_an_empty_batch_is_nan_without_a_warning():
         assert np.isnan(catalogue.cross_entropy(empty, labels, reduction="mean"))
         assert np.isnan(own.loss(empty, labels, reduction="mean", gamma=2.0))
         assert own.loss(empty, labels, reduction="sum", gamma=2.0) == 0
+
+
+def test_a_long_product_stops_by_its_deadline():
+    # the strategy tries many rules that do not apply; their messages are never printed
+    product = "*".join(f"(q[c] + {n})" for n in range(1, 161))
+    start = time.monotonic()
+    with pytest.raises(derive.OutOfTime):
+        derive.gradient(product, timeout=1.0)
+    assert time.monotonic() - start < 2.0
+
+
+def test_a_loss_that_overflows_gets_code_without_a_warning(capsys):
+    from derive.cli import main
+    assert main(["code", "--loss", "exp(64*sum(y[i]/q[i], i))"]) == 0
+    assert "Warning" not in capsys.readouterr().err
+
+
+def test_a_loss_of_the_log_of_the_target_is_evaluated_at_positive_targets_only(capsys):
+    from derive.cli import main
+    kl = "sum(y[i]*log(y[i]/q[i]), i)"
+    for target in (["--target", "1", "0", "0"], ["--label", "0"]):
+        assert main(["eval", "--loss", kl, "--logits", "1", "2", "3", *target]) == 2
+        assert "defined for positive targets only" in capsys.readouterr().err
+    assert main(["eval", "--loss", kl, "--logits", "1", "2", "3", "--target", ".2", ".3", ".5"]) == 0
+    assert capsys.readouterr().out.startswith("loss      0.0780\n")

@@ -244,3 +244,11 @@ def test_one_parse_and_one_check_a_command(capsys, monkeypatch, argv):
     code, _, err = run(capsys, *argv)
     assert code == 0, err
     assert calls == {"parse": 1, "check": 1}
+
+
+def test_sympys_spelling_of_lambda_is_the_parameter_lambda(capsys):
+    for name in ("lambda", "lamda"):
+        code, out, err = run(capsys, "eval", "--loss", r"-\lambda \log q_{c}", "--param",
+                             f"{name}=0.1", "--logits", "1", "2", "3", "--label", "0")
+        assert code == 0, err
+        assert out.startswith("loss      0.2408\n")

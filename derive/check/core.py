@@ -99,7 +99,8 @@ def _disagreement(before, after) -> int | None:
     """The first sample where both sides are finite and differ, or None."""
     finite = np.isfinite(before) & np.isfinite(after)
     before, after = np.where(finite, before, 0.0), np.where(finite, after, 0.0)
-    close = np.abs(before - after) <= TOLERANCE * (1 + np.abs(before) + np.abs(after))
+    with np.errstate(all="ignore"):  # huge finite values may overflow the tolerance: inf
+        close = np.abs(before - after) <= TOLERANCE * (1 + np.abs(before) + np.abs(after))
     bad = finite & ~close
     return int(np.argmax(bad)) if bad.any() else None
 
@@ -179,7 +180,7 @@ def _check(derivation: Derivation, seed: int) -> Report:
         if checking.finite < min(FINITE, planned) or not planned:
             raise CheckError(_unevaluable(where, checking.unfinished, (before, step.expr)))
         budget.check(f"proving {where} symbolically")
-        symbolic = symbolically_equal(before, step.expr, step.facts)
+        symbolic = symbolically_equal(before, step.expr, step.facts, where)
         reports.append(StepReport(n + 1, step.rule, symbolic, checking.finite))
     goal = derivation.goal
     if goal is not None and not symbolically_equal(derivation.result, goal, derivation.facts):

@@ -91,7 +91,7 @@ def _sums_done(expr: Expr) -> Expr:
         and _in_range(e.args[0].cond), lambda e: e.args[0].expr)
 
 
-def symbolically_equal(left: Expr, right: Expr, facts=frozenset()) -> bool:
+def symbolically_equal(left: Expr, right: Expr, facts=frozenset(), where: str = "a step") -> bool:
     """Whether ``left - right`` is proved 0 for symbolic K.
 
     Each derivative is replaced by an opaque symbol first, so SymPy never differentiates
@@ -115,7 +115,7 @@ def symbolically_equal(left: Expr, right: Expr, facts=frozenset()) -> bool:
         for stage in (lambda e: e, _sums_done):
             difference = stage(difference)
             for attempt in _cheap(difference):
-                budget.check("proving a step symbolically")
+                budget.check(f"proving {where} symbolically")
                 if attempt(difference) == 0:
                     return True
     except budget.OutOfTime:

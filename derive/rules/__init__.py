@@ -92,8 +92,20 @@ def apply(name: str, expr: Expr, **params) -> Expr:
                 break
             new = newer
     if new is None or new == expr:
-        raise RuleDoesNotApplyError(f"rule {name!r} does not apply to {expr}")
+        raise RuleDoesNotApplyError(_DoesNotApply(name, expr))
     return new
+
+
+class _DoesNotApply:
+    """The message of a rule that matches nothing, printed only when someone reads it: the
+    strategy tries many rules that do not apply, and printing a large expression each time
+    would cost more than the rules."""
+
+    def __init__(self, name: str, expr: Expr):
+        self.name, self.expr = name, expr
+
+    def __str__(self) -> str:
+        return f"rule {self.name!r} does not apply to {self.expr}"
 
 
 def apply_together(names: tuple[str, ...], expr: Expr, **params) -> Expr:
