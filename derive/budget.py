@@ -42,6 +42,8 @@ _current: ContextVar[_Deadline | None] = ContextVar("derive_deadline", default=N
 
 def seconds_valid(seconds) -> float:
     """``seconds`` as a positive, finite float, or a :class:`DeriveError` naming it."""
+    if isinstance(seconds, (bool, str, bytes)):
+        raise DeriveError(f"timeout must be a number of seconds, not {seconds!r}")
     try:
         value = float(seconds)
     except (TypeError, ValueError):

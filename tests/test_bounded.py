@@ -73,7 +73,7 @@ def test_the_deadline_covers_the_whole_call():
         derive.numpy_module("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", timeout=1e-6)
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "soon"])
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "soon", "0.5", True])
 def test_a_bad_timeout_is_refused(bad):
     with pytest.raises(derive.DeriveError, match="timeout must be"):
         derive.gradient("-log(q[c])", timeout=bad)
