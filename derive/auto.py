@@ -18,11 +18,14 @@ checker checks it and the renderers print it.
 """
 from __future__ import annotations
 
+import heapq
+
 from sympy import Derivative, Expr
 
 from . import budget, rules
-from .errors import DeriveError, RuleDoesNotApplyError
+from .errors import DeriveError
 from .model import c, define_loss, k, needs_positive_target, z
+from .rules.tidy import cost
 from .records import Derivation, Script
 
 ASSUMPTIONS = ("any", "probability", "one-hot")
@@ -30,6 +33,7 @@ ASSUMPTIONS = ("any", "probability", "one-hot")
 #: The differentiation phase: groups of rules in order of priority.  A group's rules are of one
 #: kind, or at most two rules, so that every step is one idea.
 DIFFERENTIATE = (
+    ("collect-terms",),
     ("exp-sum-derivative",),
     ("sum-rule", "constant-factor", "constant-derivative"),
     ("quotient-rule",),
@@ -40,13 +44,23 @@ DIFFERENTIATE = (
 )
 #: The simplification phase, in order of priority.
 SIMPLIFY = (
+    ("collect-terms",),
     ("cancel",),
     ("kronecker-collapse",),
+    ("sum-distribute",),
     ("sum-linearity",),
+    ("sum-of-constant",),
     ("softmax-sum",),
     ("fold-softmax",),
 )
+#: The tidying phase: rules that a reader recognises, each kept only where it shortens the
+#: expression (:func:`derive.rules.tidy.cost`), or makes a step that the next one shortens.
+TIDY = ("collect-terms", "cancel", "sum-of-constant", "kronecker-select", "merge-powers",
+        "fold-softmax", "fold-tempered-softmax", "sum-factor-out", "combine-sums", "factor-common",
+        "factor-grouping", "distribute")
 MAX_STEPS = 60
+#: Most forms that the tidying search takes up.
+SEARCH = 40
 
 
 def default_assumption(loss: Expr) -> str:
@@ -71,8 +85,8 @@ def gradient(loss: Expr, *, assume: str | None = None, name: str | None = None) 
                           "probability vector, or any positive target")
     symbol = define_loss(loss)
     title = name or "Gradient of your loss"
-    s = Script("your-loss", title, "Derived automatically, one rule a step.",
-               lhs=symbol, goal=None)
+    label = "-".join(name.lower().split()) if name and name.strip() else "your-loss"
+    s = Script(label, title, "Derived automatically, one rule a step.", lhs=symbol, goal=None)
     s.step("definition-loss-positive" if positive else "definition-loss")
     s.step("differentiate", wrt=z[k], lhs=Derivative(symbol, z[k]))
     _run(s, DIFFERENTIATE, until=lambda e: not e.has(Derivative), what="differentiate")
@@ -82,6 +96,7 @@ def gradient(loss: Expr, *, assume: str | None = None, name: str | None = None) 
     elif assume == "one-hot":
         _try(s, ("one-hot-select", "one-hot-entry"))
         _run(s, SIMPLIFY, until=lambda e: False, what="simplify")
+    _tidy(s)
     return s.done()
 
 
@@ -114,14 +129,57 @@ def _try(s: Script, group: tuple[str, ...]) -> bool:
         before = expr
         for name in group:
             budget.check(f"deriving the gradient (step {len(s.steps) + 1}, {name})")
-            try:
-                expr = rules.apply(name, expr)
-                used.add(name)
-            except RuleDoesNotApplyError:
-                continue
+            new = rules.attempt(name, expr, hold=True)
+            if new is not None:
+                expr, used = new, used | {name}
         if expr == before:
             break
     if not used:
         return False
-    s.step(*(name for name in group if name in used))
+    s.record(tuple(name for name in group if name in used), expr)
     return True
+
+
+def _tidy(s: Script) -> None:
+    """Shorten the result a step at a time, to the shortest form that a search of the
+    :data:`TIDY` rules finds (:func:`_shortest`), and record the steps that lead to it."""
+    for name, new in _shortest(s, _current(s)):
+        s.record((name,), new, phase="tidy")
+
+
+def _shortest(s: Script, start: Expr) -> list[tuple[str, Expr]]:
+    """The steps to the shortest form found from ``start``.
+
+    A best-first search, shortest first: from each form, every rule of :data:`TIDY` that lowers
+    the cost; where none does, every pair of steps whose second lowers the cost below the
+    first's start (multiply out, then collect).  At most :data:`SEARCH` forms are taken up.
+    """
+    best = (cost(start), 0, start, [])
+    frontier, seen, order, memo = [best], {start}, 1, {}
+    for _ in range(SEARCH):
+        if not frontier:
+            break
+        here, _, expr, path = heapq.heappop(frontier)
+        if (here, len(path)) < (best[0], len(best[3])):
+            best = (here, 0, expr, path)
+        made = [(name, new) for name in TIDY for new in _alternatives(s, name, expr, memo)]
+        moves = [[(name, new)] for name, new in made if cost(new) < here]
+        if not moves:
+            moves = [[(name, new), (second, after)] for name, new in made for second in TIDY
+                     for after in _alternatives(s, second, new, memo) if cost(after) < here]
+        for move in moves:
+            new = move[-1][1]
+            if new in seen:
+                continue
+            seen.add(new)
+            heapq.heappush(frontier, (cost(new), order, new, path + move))
+            order += 1
+    return best[3]
+
+
+def _alternatives(s: Script, name: str, expr: Expr, memo: dict) -> list[Expr]:
+    """:func:`rules.alternatives`, remembered for one search (``memo``)."""
+    if (name, expr) not in memo:
+        budget.check(f"deriving the gradient (tidying, step {len(s.steps) + 1}, {name})")
+        memo[name, expr] = rules.alternatives(name, expr)
+    return memo[name, expr]

@@ -307,8 +307,11 @@ def _check(args) -> int:
         from .check.core import SIZES
         proved = ("step " if len(report.proved) == 1 else "steps ") + \
             (", ".join(map(str, report.proved)) or "none")
+        from .render.printers import text
+        from .rules.tidy import cost
         _print(f"{d.name}: {len(report.steps)} steps, {report.samples:,} samples at "
-               f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}\n")
+               f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}; "
+               f"result = {text(d.result)} (cost {cost(d.result)})\n")
         return 0
     routes = _selected(args)
     _watch(routes)

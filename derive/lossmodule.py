@@ -70,11 +70,15 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
     steps = list(d.steps)
     loss_step = 1
     labels_only = steps[0].expr.has(c)
+    # the code is made from the derivative as it is closed, before the steps that shorten it
+    # for the page: the stable rewrites of the lowering know the forms that differentiation makes
+    closed = [s for s in d.main_steps if s.phase != "tidy"]
     if labels_only:
-        grad_step = steps.index(d.main_steps[-1]) + 1
+        grad_step = steps.index(closed[-1]) + 1
     else:  # the last main step that holds for any target where the loss is defined
-        grad_step = max(n for n, s in enumerate(steps, 1) if not s.aside
-                        and not s.facts - {POSITIVE} and isinstance(s.lhs, Derivative) and not s.expr.has(Derivative))
+        grad_step = max(n for n, s in enumerate(steps, 1) if s in closed
+                        and not s.facts - {POSITIVE} and isinstance(s.lhs, Derivative)
+                        and not s.expr.has(Derivative))
     scalars, arrays = own_symbols(steps[0].expr)
     scalars = sorted({*scalars, *(p for p in PARAMETERS if steps[0].expr.has(p))}, key=str)
     if steps[0].expr.has(w):

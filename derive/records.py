@@ -28,6 +28,8 @@ class Step:
     rules: tuple[str, ...]
     facts: frozenset[Fact] = frozenset()
     aside: bool = False
+    params: tuple[tuple[str, object], ...] = ()  # what the rules were applied with
+    phase: str = ""      # "tidy" for a step that only shortens a closed result
 
     @property
     def rule(self) -> str:
@@ -108,6 +110,19 @@ class Script:
         self.steps.append(self._make(names, lhs, aside=True, params=params))
         return self
 
+    def record(self, names: tuple[str, ...], expr: Expr, *, phase: str = "",
+               **params) -> "Script":
+        """Record a step that a strategy has already made by the rules ``names`` (with
+        ``params``) from the current expression: it is not computed again."""
+        current = self._current()
+        facts = set(current.facts) if current else set()
+        facts.update(rules.get(n).fact for n in names if rules.get(n).fact is not None)
+        lhs = params.pop("lhs", None) or (current.lhs if current else self.lhs)
+        self.steps.append(Step(lhs, expr, tuple(names), frozenset(facts),
+                               params=tuple(sorted(params.items(), key=lambda item: item[0])),
+                               phase=phase))
+        return self
+
     def _make(self, names, lhs, aside, params, start=False) -> Step:
         current = self._current()
         expr = lhs if start else current.expr if current else self.lhs
@@ -119,7 +134,9 @@ class Script:
                 f"derivation {self.name!r}, step {len(self.steps) + 1}: {e}") from None
         facts.update(rules.get(n).fact for n in names if rules.get(n).fact is not None)
         new_lhs = lhs if lhs is not None else (current.lhs if current else self.lhs)
-        return Step(new_lhs, expr, tuple(names), frozenset(facts), aside)
+        kept = {p: v for n in names for p, v in rules.accepted(n, params).items()}
+        return Step(new_lhs, expr, tuple(names), frozenset(facts), aside,
+                    tuple(sorted(kept.items(), key=lambda item: item[0])))
 
     def done(self) -> Derivation:
         return Derivation(self.name, self.title, self.description, self.goal,

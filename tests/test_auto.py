@@ -163,10 +163,10 @@ def run(capsys, *argv):
 def test_latex_of_your_loss_round_trips(capsys):
     from derive.render.printers import latex
     code, out, err = run(capsys, "latex", "--loss", FOCAL, "--name", "Focal loss")
-    assert code == 0 and err == "" and out.startswith("% Focal loss (your-loss)")
+    assert code == 0 and err == "" and out.startswith("% Focal loss (focal-loss)")
     d = derive.gradient(FOCAL)
     definition = latex(d.steps[0].expr)
-    assert definition in out.splitlines()[2]
+    assert definition in out.splitlines()[3]
     assert derive.parse(definition) == derive.parse(FOCAL) == d.steps[0].expr
 
 

@@ -10,6 +10,7 @@ from derive.cli import main
 from derive.render import render
 from derive.render.latex import plain, prose
 from latex_tools import pdflatex_or_skip
+from test_render import step_rows
 
 BARE_ARTICLE = "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
                "\\begin{document}\n%s\n\\end{document}\n"
@@ -62,7 +63,7 @@ def test_document_fits_the_article_width(reports, capsys, tmp_path):
 def test_each_step_has_its_rule_as_a_tag_at_the_right_margin(derivations):
     for d in derivations.values():
         body = render("latex", [d])
-        rows = body.split("\\begin{align*}\n")[1].split("\n\\end{align*}")[0].split("\n")
+        rows = step_rows(body)
         assert len(rows) == len(d.steps)
         assert all(row.count(r"\tag*{\small\quad ") == 1 for row in rows)
         assert "&&" not in body  # no column of rules to widen the block
@@ -70,8 +71,10 @@ def test_each_step_has_its_rule_as_a_tag_at_the_right_margin(derivations):
 
 def test_page_breaks_only_between_steps_and_never_after_the_first_or_before_the_last(derivations):
     for d in derivations.values():
-        rows = render("latex", [d]).split("\\begin{align*}\n")[1].split("\n")
+        rows = step_rows(render("latex", [d]))
         steps = len(d.steps)
+        for row in rows:  # a step broken over several lines does not break across pages
+            assert all(line.endswith("\\\\*") for line in row.split("\n")[:-1])
         assert [row[-3:] for row in rows[:steps - 1]] == [
             "\\\\*" if n in (0, steps - 2) else " \\\\" for n in range(steps - 1)]
 

@@ -8,6 +8,9 @@ from derive.model import (E, E_b, E_ls, E_T, E_w, K, SumExcept, T, a, c, epsilon
                           q, sig, w, y, y_ls, z, L, N, Q, Y, Z, ell, m, n, E_lin, W, b, d, g, x)
 from derive.model import D as INPUTS
 from derive.model import define_loss, diag_q, l, outer_q
+from sympy import Symbol
+
+gamma = Symbol("gamma")
 
 S = Sum(exp(z[j]), (j, 1, K))
 derive_loss = define_loss(-log(q[c]))
@@ -98,6 +101,17 @@ CASES = [
     ("definition-loss-positive", define_loss(-log(y[c] * q[c])), -log(y[c] * q[c]), {}),
     ("matrix-form", q[k] * KroneckerDelta(k, l) - q[k] * q[l], diag_q[k, l] - outer_q[k, l], {}),
     ("factor", q[i] * KroneckerDelta(i, k) - q[i] * q[k], q[i] * (KroneckerDelta(i, k) - q[k]), {}),
+    ("collect-terms", Add(q[k], y[k], -q[k], evaluate=False), y[k], {}),
+    ("distribute", q[k] * (y[k] - q[k]), Add(-q[k]**2, q[k] * y[k], evaluate=False), {}),
+    ("sum-distribute", Sum(y[i] * (1 - q[i]), (i, 1, K)),
+     Sum(Add(-q[i] * y[i], y[i], evaluate=False), (i, 1, K)), {}),
+    ("sum-factor-out", Sum(q[k] * y[i], (i, 1, K)), q[k] * Sum(y[i], (i, 1, K)), {}),
+    ("combine-sums", q[k] * Sum(y[i], (i, 1, K)) - q[k] * Sum(q[i], (i, 1, K)),
+     q[k] * Sum(y[i] - q[i], (i, 1, K)), {}),
+    ("factor-common", 2 * q[k]**2 - 2 * y[k] * q[k] + y[k], 2 * q[k] * (q[k] - y[k]) + y[k], {}),
+    ("factor-grouping", z[k] * q[k] - z[k] * y[k] + q[k] - y[k], (1 + z[k]) * (q[k] - y[k]), {}),
+    ("merge-powers", q[c] * q[c]**(gamma - 1), q[c]**gamma, {}),
+    ("kronecker-select", KroneckerDelta(k, c) * log(q[k]), KroneckerDelta(k, c) * log(q[c]), {}),
 ]
 
 

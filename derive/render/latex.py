@@ -3,11 +3,12 @@
 Each step's rule is a ``\\tag*`` in a small font, set against the right margin as amsmath sets
 an equation number: beside the step where the two fit on the line, on the line below where the
 step is too long.  So the rules make one column, flush right, on every derivation, and no rule
-ever widens a step: a block fits the text width of a standard ``article`` as long as each step
-alone does.  The block cannot break across pages unless
-a document says so (``\\allowdisplaybreaks``), and then not after the first step nor before
-the last (``\\\\*``).  ``aligned`` blocks (Markdown, Jupyter), where MathJax allows no tag,
-keep the rule in a column of its own.
+ever widens a step.  A step too wide for the line is broken before a + or a − (or inside its
+widest bracket), as a typesetter does, so that a block fits the text width of a standard
+``article``.  A block may break across pages between two steps (each block carries
+``\\allowdisplaybreaks[1]`` in a group of its own), but not after the first step nor before the
+last (``\\\\*``), nor inside a step.  ``aligned`` blocks (Markdown, Jupyter), where MathJax
+allows no tag, keep the rule in a column of its own.
 
 ``document=True`` wraps the blocks in a standalone ``article`` at the class's own text width
 that needs only amsmath and amssymb and compiles with pdflatex without an overfull box.  Each
@@ -25,7 +26,7 @@ import re
 
 from .. import rules
 from ..records import Derivation, Step
-from .printers import latex
+from .printers import latex, latex_rows
 
 # \allowdisplaybreaks[1]: a page break between two steps costs 9999, against -200 for one before
 # a \derivation; the \vfil fills the page it ends, so that page costs nothing for being short.
@@ -100,11 +101,20 @@ def _annotation(step: Step) -> str:
     return "; ".join(labels)
 
 
+#: Room for the right-hand side of a step, in ems (printers.width), in the text width of a
+#: standard ``article`` at 10pt (345pt) less the left-hand side and the sign.
+ROOM = 25.0
+
+
 def _lines(derivation: Derivation, environment: str) -> list[str]:
+    """One entry a step; a step too wide for the line is broken before a + or a −, its rows
+    after the first indented under the right-hand side, and not broken across pages."""
     lines, shown_lhs = [], None
     for step in derivation.steps:
         lhs = "" if step.lhs == shown_lhs and not step.aside else latex(step.lhs)
-        line = r"%s &= %s" % (lhs, latex(step.expr))
+        rows = latex_rows(step.expr, ROOM)
+        line = " \\\\*\n".join([r"%s &= %s" % (lhs, rows[0])] +
+                                [r"&\quad %s" % row for row in rows[1:]])
         if environment == "aligned":  # Markdown and Jupyter: the rule in a column of its own
             lines.append(r"%s && \text{%s}" % (line, _annotation(step)))
         else:
@@ -142,7 +152,8 @@ def render_many(derivations: list[Derivation], document: bool = False) -> str:
         if document:  # "% name" opens a derivation's block (docs/make_png.sh finds it there)
             blocks.append("%% %s\n\\derivation{%s}\n%s\n\n%s" % (
                 d.name, prose(d.title), prose(d.description), render_body(d)))
-        else:
-            blocks.append("%% %s (%s)\n%s" % (plain(d.title), d.name, render_body(d)))
+        else:  # pasted into any article, a long block may break between two steps
+            blocks.append("%% %s (%s)\n\\begingroup\\allowdisplaybreaks[1]\n%s\n\\endgroup" % (
+                plain(d.title), d.name, render_body(d)))
     body = "\n\n".join(blocks) + "\n"
     return _PREAMBLE + "\n" + body + "\n\\end{document}\n" if document else body

@@ -139,11 +139,16 @@ class DeriveLatexPrinter(LatexPrinter):
         return r"\mathcal{L}"
 
     def _print_Symbol(self, expr, style="plain"):
+        if expr.name in SHORT_GREEK:  # eps is ε, lam is λ
+            return super()._print_Symbol(Symbol(SHORT_GREEK[expr.name]), style)
         # a subscript of several letters is a word, set upright: E_{\mathrm{lin}}
         base, _, sub = expr.name.partition("_")
         if sub.isalpha() and len(sub) > 1 and sub.lower() not in _GREEK:
             return r"%s_{\mathrm{%s}}" % (self._print(Symbol(base)), sub)
-        return super()._print_Symbol(expr, style)
+        tex = super()._print_Symbol(expr, style)
+        if tex == expr.name and len(tex) > 1 and tex.isalpha():
+            return r"\mathrm{%s}" % tex  # a name of several letters is a word: \mathrm{gp}
+        return tex
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         if isinstance(expr, SumExcept) and not last:
@@ -180,6 +185,9 @@ class DeriveLatexPrinter(LatexPrinter):
         return tex + (r"\left(%s\right)" % body if isinstance(expr.function, Add) else body)
 
 
+#: Parameters named by the usual short form of a Greek letter, printed as the letter.
+SHORT_GREEK = {"eps": "epsilon", "lam": "lambda"}
+
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "sigma", "tau", "lambda", "mu", "pi",
           "theta", "eta", "kappa", "rho", "omega", "phi", "psi", "chi", "xi", "nu", "zeta"}
 
@@ -195,7 +203,9 @@ class TextPrinter(StrPrinter):
         return self._print(expr.label)
 
     def _print_Symbol(self, expr):
-        return "ℓ" if expr.name == "ell" else pretty_symbol(expr.name)  # epsilon -> ε, sigma -> σ
+        if expr.name == "ell":
+            return "ℓ"
+        return pretty_symbol(SHORT_GREEK.get(expr.name, expr.name))  # eps -> ε, sigma -> σ
 
     def _print_Loss(self, expr):
         return "ℒ"
@@ -276,6 +286,91 @@ class TextPrinter(StrPrinter):
 
 def latex(expr, **settings) -> str:
     return DeriveLatexPrinter(settings).doprint(expr)
+
+
+def latex_rows(expr, room: float) -> list[str]:
+    """``expr`` as LaTeX on as few rows as keep each within ``room`` ems (:func:`width`), as a
+    typesetter breaks a long formula: before a + or a − of a sum, and, where one term is too
+    wide by itself, inside its widest bracket (``\\Bigl( … \\Bigr)``, which may open on one
+    row and close on another); each row after the first begins with its sign."""
+    if width(expr) <= room:
+        return [latex(expr)]
+    return _rows(expr, room)
+
+
+def _rows(expr, room: float) -> list[str]:
+    if width(expr) <= room:
+        return [latex(expr)]
+    if isinstance(expr, Add):
+        rows, row, used = [], "", 0.0
+        for term in ordered_terms(expr):
+            negative = term.could_extract_minus_sign()
+            body = -term if negative else term
+            sign = "- " if negative else "+ " if row or rows else ""
+            wide = width(body) + 1.5
+            if wide > room:  # a term too wide for a row of its own: broken inside it
+                if row:
+                    rows.append(row)
+                inner = _rows(body, room)
+                rows += [sign + inner[0], *inner[1:-1]]
+                row, used = inner[-1], room
+                continue
+            if row and used + wide > room:
+                rows.append(row)
+                row, used = "", 0.0
+            row += (" " if row else "") + sign + latex(body)
+            used += wide
+        return rows + [row]
+    coefficient, rest = expr.as_coeff_Mul()
+    if coefficient == -1:
+        inner = _rows(rest, room)
+        return ["- " + inner[0], *inner[1:]]
+    if isinstance(expr, Sum) and len(expr.limits) == 1:
+        index, lo, hi = (latex(a) for a in expr.limits[0])
+        return _bracketed(r"\sum_{%s=%s}^{%s}" % (index, lo, hi), expr.function, room)
+    if isinstance(expr, Mul):
+        widest = max(expr.args, key=width)
+        others = [f for f in expr.args if f is not widest]
+        if isinstance(widest, (Add, Sum)):
+            return _bracketed(latex(Mul(*others)), widest, room)
+    return [latex(expr)]
+
+
+def _bracketed(head: str, inner, room: float) -> list[str]:
+    """``head (inner)`` over several rows, ``inner`` broken by :func:`_rows`."""
+    rows = _rows(inner, room)
+    if not isinstance(inner, Add):
+        return [head + " " + rows[0], *rows[1:]]
+    rows = [r"%s \Bigl(%s" % (head, rows[0]), *rows[1:]]
+    rows[-1] += r"\Bigr)"
+    return rows
+
+
+def width(expr) -> float:
+    """About how wide ``expr`` is when typeset, in ems: a letter with its index about 1.2, a
+    fraction as wide as the wider of its two parts, an exponent at 60%."""
+    if isinstance(expr, (Symbol, Indexed, KroneckerDelta)):
+        return 1.2
+    if expr.is_Number:
+        return 0.6 * len(str(abs(expr))) + (0.8 if expr.is_negative else 0)
+    if isinstance(expr, Add):
+        return sum(map(width, expr.args)) + 1.5 * (len(expr.args) - 1)
+    if isinstance(expr, Mul):
+        num, den = fraction(expr)
+        if den != 1:
+            return max(width(num), width(den)) + 0.6
+        return sum(width(f) + (1.0 if isinstance(f, Add) else 0.2) for f in expr.args)
+    if isinstance(expr, Pow):
+        return width(expr.base) + 0.6 * width(expr.exp) + (1.0 if isinstance(expr.base, Add) else 0)
+    if isinstance(expr, exp):
+        return 0.6 + 0.6 * width(expr.args[0])
+    if isinstance(expr, (Sum, SumExcept)):
+        return 2.2 + width(expr.function) + (1.0 if isinstance(expr.function, Add) else 0)
+    if isinstance(expr, log):
+        return 2.0 + width(expr.args[0]) + (1.0 if not _simple(expr.args[0]) else 0)
+    if isinstance(expr, Derivative):
+        return max(width(expr.expr) + 1.0, 2.5) + (1.0 if not _simple(expr.expr) else 0)
+    return 1.0 + sum(map(width, expr.args))
 
 
 def text(expr) -> str:

@@ -31,6 +31,9 @@ class Rule:
     whole: bool = False  # rewrites the whole expression once instead of matching nodes
     tex: str = ""        # the label as LaTeX text, where the title has mathematics in it
     kind: str = ""       # what sort of idea it is: one of KINDS
+    nodes: tuple[type, ...] = ()  # the kinds of node it rewrites (none for a whole rule)
+    once: bool = False   # rewrites one node a step (the outermost it matches), not all
+    choices: Callable[[Expr], list] | None = None  # every way it can rewrite a node, best first
 
     @property
     def latex_title(self) -> str:
@@ -54,14 +57,21 @@ KINDS = {
 }
 
 
-def rule(name: str, title: str, why: str, *, kind: str, fact: Fact | None = None,
-         whole: bool = False, tex: str = ""):
-    """Register the decorated rewrite under ``name``."""
+def rule(name: str, title: str, why: str, *, kind: str, nodes: tuple[type, ...] = (),
+         fact: Fact | None = None, whole: bool = False, tex: str = "", once: bool = False,
+         choices: Callable[[Expr], list] | None = None):
+    """Register the decorated rewrite under ``name``; it rewrites nodes of the types ``nodes``
+    (or, with ``whole``, the whole expression once).  A rule that can rewrite a node in several
+    ways (which common factor to take out) gives them all by ``choices``; its rewrite is the
+    first of them."""
     if kind not in KINDS:
         raise ValueError(f"rule {name!r}: unknown kind {kind!r}")
+    if whole == bool(nodes):
+        raise ValueError(f"rule {name!r}: give the kinds of node it rewrites, or whole=True")
 
     def register(fn: Rewrite) -> Rewrite:
-        RULES[name] = Rule(name, title, why, fn, fact, whole, tex, kind)
+        RULES[name] = Rule(name, title, why, fn, fact, whole, tex, kind, tuple(nodes), once,
+                           choices)
         return fn
     return register
 
@@ -73,25 +83,64 @@ def get(name: str) -> Rule:
         raise UnknownRuleError(f"unknown rule {name!r}; known rules: {', '.join(sorted(RULES))}") from None
 
 
-def apply(name: str, expr: Expr, **params) -> Expr:
-    """Rewrite ``expr`` by rule ``name`` (everywhere it matches, until nothing changes).
+def accepted(name: str, params: dict) -> dict:
+    """The ``params`` that rule ``name`` takes."""
+    taken = inspect.signature(get(name).rewrite).parameters
+    return {p: v for p, v in params.items() if p in taken}
+
+
+def attempt(name: str, expr: Expr, *, hold: bool = False, **params) -> Expr | None:
+    """``expr`` rewritten by rule ``name`` (everywhere it matches, until nothing changes; only
+    the outermost node it matches for a rule that acts ``once``), or None where it matches
+    nothing.
 
     ``params`` go to the rules that take them (``at`` for split-term, ``wrt`` for
-    differentiate) and are ignored by the others, so one step can combine rules.
+    differentiate) and are ignored by the others, so one step can combine rules.  With
+    ``hold``, terms that a rewrite makes equal or opposite stay apart (an unevaluated sum), so
+    that collecting them is a step of its own.
     """
     the_rule = get(name)
-    accepted = inspect.signature(the_rule.rewrite).parameters
-    params = {p: v for p, v in params.items() if p in accepted}
+    params = accepted(name, params)
     if the_rule.whole:
         new = the_rule.rewrite(expr, **params)
     else:
         new = expr
-        for _ in range(50):
-            newer = _rewrite_nodes(new, the_rule.rewrite, params)
+        for _ in range(1 if the_rule.once else 50):
+            newer = _rewrite_nodes(new, the_rule, params, hold)
             if newer == new:
                 break
             new = newer
-    if new is None or new == expr:
+    return None if new is None or new == expr else new
+
+
+def alternatives(name: str, expr: Expr) -> list[Expr]:
+    """Every form that rule ``name``, acting once, can make of ``expr``: one for each of its
+    ``choices`` at the outermost node where it has any; what :func:`attempt` makes for a rule
+    without choices."""
+    the_rule = get(name)
+    if the_rule.choices is None:
+        new = attempt(name, expr, hold=True)
+        return [] if new is None else [new]
+    node = next((n for n in preorder_nodes(expr) if isinstance(n, the_rule.nodes)
+                 and the_rule.choices(n)), None)
+    if node is None:
+        return []
+    return [expr.xreplace({node: choice}) for choice in the_rule.choices(node)]
+
+
+def preorder_nodes(expr: Expr):
+    """The nodes of ``expr``, outermost first, not looking inside an indexed entry."""
+    yield expr
+    if not isinstance(expr, Indexed):
+        for a in expr.args:
+            yield from preorder_nodes(a)
+
+
+def apply(name: str, expr: Expr, **params) -> Expr:
+    """Rewrite ``expr`` by rule ``name``, as :func:`attempt`; :class:`RuleDoesNotApplyError`
+    where it matches nothing."""
+    new = attempt(name, expr, **params)
+    if new is None:
         raise RuleDoesNotApplyError(_DoesNotApply(name, expr))
     return new
 
@@ -132,19 +181,29 @@ def apply_together(names: tuple[str, ...], expr: Expr, **params) -> Expr:
     return expr
 
 
-def _rewrite_nodes(expr: Expr, rewrite: Rewrite, params: dict) -> Expr:
-    """One top-down pass: rewrite the outermost matching nodes, rebuild the rest."""
-    new = rewrite(expr, **params)
-    if new is not None:
-        return new
+def _rewrite_nodes(expr: Expr, the_rule: Rule, params: dict, hold: bool = False) -> Expr:
+    """One top-down pass: rewrite the outermost matching nodes (the first one only, for a rule
+    that acts once), rebuild the rest."""
+    if isinstance(expr, the_rule.nodes):
+        new = the_rule.rewrite(expr, **params)
+        if new is not None:
+            return new
     if not expr.args or isinstance(expr, Indexed):
         return expr
-    args = tuple(_rewrite_nodes(a, rewrite, params) for a in expr.args)
-    if args == expr.args:
+    args, changed = [], False
+    for a in expr.args:
+        new_arg = a if changed and the_rule.once else _rewrite_nodes(a, the_rule, params, hold)
+        changed = changed or new_arg != a
+        args.append(new_arg)
+    if not changed:
         return expr
+    if hold and isinstance(expr, Add):
+        terms = [a for a in args if a != 0]
+        if len(terms) > 1 and len(Add.make_args(Add(*terms))) < len(terms):
+            return Add(*terms, evaluate=False)  # terms that collect, left for a step that does
     new = expr.func(*args)
-    if isinstance(expr, Add) and expr.args != Add(*expr.args).args and \
-            isinstance(new, Add) and sorted(map(str, new.args)) == sorted(map(str, args)):
+    if isinstance(expr, Add) and expr.args != Add(*expr.args).args and isinstance(new, Add) \
+            and sorted(map(str, new.args)) == sorted(map(str, args)):
         return Add(*args, evaluate=False)  # terms in the order they were written, kept
     return new
 
@@ -168,4 +227,4 @@ def _split_constant(factors, depends: Callable[[Expr], bool]):
 
 
 # The rules themselves, by topic; importing them registers them.
-from . import algebra, calculus, definitions, sums  # noqa: E402,F401
+from . import algebra, calculus, definitions, sums, tidy  # noqa: E402,F401

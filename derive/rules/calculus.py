@@ -23,7 +23,7 @@ def _log_both_sides(expr):
 
 
 @rule("sum-rule", "sum rule", "the derivative of a sum is the sum of the derivatives",
-      kind="linearity")
+      kind="linearity", nodes=(Derivative,))
 def _sum_rule(expr):
     x = _single_variable(expr)
     if x is None:
@@ -45,7 +45,7 @@ def _depends(expr, x) -> bool:
 
 
 @rule("constant-factor", "constant factor",
-      "a factor that does not depend on the logits moves out of the derivative", kind="linearity")
+      "a factor that does not depend on the logits moves out of the derivative", kind="linearity", nodes=(Derivative,))
 def _constant_factor(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, Mul):
@@ -58,7 +58,7 @@ def _constant_factor(expr):
 
 @rule("chain-through-logits", "chain rule through the logits",
       "E depends on the weights and biases through z_i = Σ_g W_ig x_g + b_i: "
-      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", kind="derivative", fact=LINEAR)
+      "∂E/∂v = Σ_i ∂E/∂z_i · ∂z_i/∂v", kind="derivative", nodes=(Derivative,), fact=LINEAR)
 def _chain_through_logits(expr):
     v = _single_variable(expr)
     if v is None or getattr(expr, "expr", None) != E_lin or v.base not in (W, b):
@@ -79,7 +79,7 @@ def _entry_by_entry(expr, bases, wrt_bases):
 
 @rule("weight-derivative", "∂W_ig/∂W_kd = δ_ik δ_gd",
       "the weights are independent variables: each entry's derivative is 1 by itself and 0 by "
-      "any other", kind="variables",
+      "any other", kind="variables", nodes=(Derivative,),
       tex=r"$\partial W_{i,g} / \partial W_{k,d} = \delta_{ik} \delta_{gd}$")
 def _weight_derivative(expr):
     f, v = _entry_by_entry(expr, (W,), (W,))
@@ -90,7 +90,7 @@ def _weight_derivative(expr):
 
 @rule("bias-derivative", "∂b_i/∂b_k = δ_ik",
       "the biases are independent variables: each entry's derivative is 1 by itself and 0 by "
-      "any other", kind="variables", tex=r"$\partial b_i / \partial b_k = \delta_{ik}$")
+      "any other", kind="variables", nodes=(Derivative,), tex=r"$\partial b_i / \partial b_k = \delta_{ik}$")
 def _bias_derivative(expr):
     f, v = _entry_by_entry(expr, (b,), (b,))
     if f is None:
@@ -100,7 +100,7 @@ def _bias_derivative(expr):
 
 @rule("independent-examples", "examples are independent",
       "the loss of example n depends on row n of the logits only: ∂ℓ_n/∂Z_{m,k} = δ_nm ∂ℓ_n/∂Z_{n,k}",
-      kind="variables")
+      kind="variables", nodes=(Derivative,))
 def _independent_examples(expr):
     f, x = _entry_by_entry(expr, (ell,), (Z,))
     if f is None:
@@ -112,7 +112,7 @@ def _independent_examples(expr):
 
 
 @rule("constant-derivative", "the derivative of a constant is 0",
-      "what does not depend on the variable has derivative 0", kind="linearity")
+      "what does not depend on the variable has derivative 0", kind="linearity", nodes=(Derivative,))
 def _constant_derivative(expr):
     x = _single_variable(expr)
     if x is None or _depends(expr.expr, x):
@@ -122,7 +122,7 @@ def _constant_derivative(expr):
 
 @rule("gradient-lemma", "gradient (lemma)",
       "∂E/∂z_k = (Σ_i y_i) q_k - y_k for any target y, proved by the derivation any-target",
-      kind="lemma", tex="gradient (lemma)")
+      kind="lemma", nodes=(Derivative,), tex="gradient (lemma)")
 def _gradient_lemma(expr):
     f, x = _entry_by_entry(expr, (ell,), (Z,))
     if f is not None and x.indices[0] == f.indices[0]:  # one example of a batch: ∂ℓ_n/∂Z_{n,k}
@@ -139,7 +139,7 @@ def _gradient_lemma(expr):
     return Derivative(gradient, *rest) if rest else gradient
 
 
-@rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x", kind="derivative")
+@rule("chain-rule", "chain rule", "∂f(u)/∂x = ∂f/∂u · ∂u/∂x", kind="derivative", nodes=(Derivative,))
 def _chain_rule(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, (log, exp)):
@@ -150,7 +150,7 @@ def _chain_rule(expr):
     return Derivative(expr.expr, u) * Derivative(u, x)
 
 
-@rule("log-derivative", "derivative of log", "∂ log u/∂x = (1/u) ∂u/∂x", kind="derivative")
+@rule("log-derivative", "derivative of log", "∂ log u/∂x = (1/u) ∂u/∂x", kind="derivative", nodes=(Derivative,))
 def _log_derivative(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, log):
@@ -162,7 +162,7 @@ def _log_derivative(expr):
     return reciprocal if u == x else reciprocal * Derivative(u, x)
 
 
-@rule("exp-derivative", "derivative of exp", "∂e^u/∂x = e^u ∂u/∂x", kind="derivative")
+@rule("exp-derivative", "derivative of exp", "∂e^u/∂x = e^u ∂u/∂x", kind="derivative", nodes=(Derivative,))
 def _exp_derivative(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, exp):
@@ -171,7 +171,7 @@ def _exp_derivative(expr):
 
 
 @rule("logit-derivative", "∂z_i/∂z_k = δ_ik", "the logits are independent variables",
-      kind="variables", tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
+      kind="variables", nodes=(Derivative,), tex=r"$\partial z_i / \partial z_k = \delta_{ik}$")
 def _logit_derivative(expr):
     x = _single_variable(expr)
     if x is None or not (is_logit(expr.expr) and is_logit(x)) or expr.expr.base != x.base:
@@ -180,7 +180,7 @@ def _logit_derivative(expr):
 
 
 @rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²",
-      kind="derivative")
+      kind="derivative", nodes=(Derivative,))
 def _quotient_rule(expr):
     x = _single_variable(expr)
     if x is None or not isinstance(expr.expr, Mul):
@@ -193,7 +193,7 @@ def _quotient_rule(expr):
 
 @rule("sigmoid-derivative", "derivative of the sigmoid",
       "∂σ_i/∂z_k = σ_i (1 - σ_i) δ_ik: σ_i depends on z_i only, and "
-      "∂σ/∂z = σ (1 - σ), proved by the derivation sigmoid-derivative", kind="lemma",
+      "∂σ/∂z = σ (1 - σ), proved by the derivation sigmoid-derivative", kind="lemma", nodes=(Derivative,),
       tex=r"derivative of $\sigma$ (lemma)")
 def _sigmoid_derivative(expr):
     f, x = _entry_by_entry(expr, (sig,), (z,))
@@ -203,7 +203,7 @@ def _sigmoid_derivative(expr):
 
 
 @rule("softmax-jacobian", "softmax Jacobian (lemma)",
-      "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian", kind="lemma")
+      "∂q_i/∂z_k = q_i (δ_ik - q_k), proved by the derivation softmax-jacobian", kind="lemma", nodes=(Derivative,))
 def _softmax_jacobian(expr):
     f, x = _entry_by_entry(expr, (q,), (z,))
     if f is None:
@@ -214,7 +214,7 @@ def _softmax_jacobian(expr):
 
 @rule("exp-sum-derivative", "only the term j = k depends on z_k",
       "∂/∂z_k Σ_j e^{u(z_j)} = e^{u(z_k)} ∂u(z_k)/∂z_k: the logits are independent, so every "
-      "other term is constant", kind="derivative", tex=r"only the term $j = k$ depends on $z_k$")
+      "other term is constant", kind="derivative", nodes=(Derivative,), tex=r"only the term $j = k$ depends on $z_k$")
 def _exp_sum_derivative(expr):
     x = _single_variable(expr)
     f = getattr(expr, "expr", None)
@@ -233,7 +233,7 @@ def _exp_sum_derivative(expr):
 
 
 
-@rule("power-rule", "power rule", "∂u^n/∂x = n u^{n-1} ∂u/∂x for a constant n", kind="derivative")
+@rule("power-rule", "power rule", "∂u^n/∂x = n u^{n-1} ∂u/∂x for a constant n", kind="derivative", nodes=(Derivative,))
 def _power_rule(expr):
     x = _single_variable(expr)
     f = getattr(expr, "expr", None)
@@ -242,7 +242,7 @@ def _power_rule(expr):
     return f.exp * f.base ** (f.exp - 1) * Derivative(f.base, x)
 
 
-@rule("product-rule", "product rule", "∂(uv)/∂x = ∂u/∂x v + u ∂v/∂x", kind="derivative")
+@rule("product-rule", "product rule", "∂(uv)/∂x = ∂u/∂x v + u ∂v/∂x", kind="derivative", nodes=(Derivative,))
 def _product_rule(expr):
     x = _single_variable(expr)
     f = getattr(expr, "expr", None)

@@ -15,7 +15,7 @@ def _definition(name: str, abbreviation, title: str, why: str, tex: str = "") ->
         if isinstance(expr, Indexed) and expr.base == abbreviation:
             return ABBREVIATIONS[abbreviation](*expr.indices)
         return ABBREVIATIONS[abbreviation]() if expr == abbreviation else None
-    rule(name, title, why, kind="definition", tex=tex)(unfold)
+    rule(name, title, why, kind="definition", nodes=(Indexed, Symbol), tex=tex)(unfold)
 
 
 _definition("definition-cross-entropy", E, "definition of E",
@@ -44,13 +44,13 @@ _definition("definition-sigmoid", sig, "definition of σ", "σ_i = 1 / (1 + e^{-
             tex=r"definition of $\sigma$")
 
 
-@rule("fold-softmax", "definition of softmax", "e^{z_i} / Σ_j e^{z_j} is q_i", kind="definition")
+@rule("fold-softmax", "definition of softmax", "e^{z_i} / Σ_j e^{z_j} is q_i", kind="definition", nodes=(Mul,))
 def _fold_q(expr):
     return _fold(expr, q)
 
 
 @rule("fold-tempered-softmax", "definition of p", "e^{z_i/T} / Σ_j e^{z_j/T} is p_i",
-      kind="definition", tex="definition of $p$")
+      kind="definition", nodes=(Mul,), tex="definition of $p$")
 def _fold_p(expr):
     return _fold(expr, p)
 
@@ -71,7 +71,8 @@ def _fold(expr, base_of_softmax):
             continue
         index = logits[0].indices[0]
         base = base_of_softmax
-        if ABBREVIATIONS[base](index) == factor / den.base:
+        defined = ABBREVIATIONS[base](index)
+        if defined == factor / _renamed(den.base, defined):
             folded.append(base[index])
             used.append(factor)
     if not folded:
@@ -80,9 +81,21 @@ def _fold(expr, base_of_softmax):
     return Mul(*others, *folded, Pow(den.base, den.exp + len(folded)))
 
 
+def _renamed(total, defined):
+    """The sum ``total`` with its index renamed to that of the sum in ``defined``, when the two
+    sums differ in that index only (Σ_i e^{z_i} is Σ_j e^{z_j})."""
+    mine = [a for a in defined.atoms(Sum) if len(a.limits) == 1]
+    if not (isinstance(total, Sum) and len(total.limits) == 1 and len(mine) == 1):
+        return total
+    (old, *bounds), (new, *theirs) = total.limits[0], mine[0].limits[0]
+    if bounds != theirs or total.function.has(new):
+        return total
+    return Sum(total.function.xreplace({old: new}), (new, *bounds))
+
+
 @rule("shift-softmax", "shift invariance",
       "multiply above and below by e^{-a}: e^{-a} e^{z_i} = e^{z_i - a} and "
-      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", kind="algebra",
+      "e^{-a} Σ_j e^{z_j} = Σ_j e^{z_j - a}", kind="algebra", nodes=(Mul,),
       tex="multiply above and below by $e^{-a}$")
 def _shift_softmax(expr, by):
     if not isinstance(expr, Mul):
@@ -97,7 +110,7 @@ def _shift_softmax(expr, by):
 
 @rule("common-denominator", "common denominator",
       "bring a sum of fractions over one denominator: 1 - 1/(1 + e^{-z}) = e^{-z}/(1 + e^{-z})",
-      kind="algebra")
+      kind="algebra", nodes=(Add,))
 def _common_denominator(expr):
     if not isinstance(expr, Add):
         return None
@@ -111,7 +124,7 @@ def _common_denominator(expr):
 
 @rule("multiply-through", "multiply above and below by e^{u}",
       "e^{-u}/(1 + e^{-u}) = 1/(e^{u} + 1): multiply the numerator and the denominator by e^{u}",
-      kind="algebra", tex="multiply above and below by $e^{u}$")
+      kind="algebra", nodes=(Mul,), tex="multiply above and below by $e^{u}$")
 def _multiply_through(expr):
     if not isinstance(expr, Mul):
         return None
@@ -124,7 +137,7 @@ def _multiply_through(expr):
 
 @rule("sigmoid-product", "σ (1 - σ)",
       "e^{-z}/(1 + e^{-z})² = σ (1 - σ): 1/(1 + e^{-z}) is σ, and e^{-z}/(1 + e^{-z}) = 1 - σ",
-      kind="definition", tex=r"$\sigma (1 - \sigma)$")
+      kind="definition", nodes=(Mul,), tex=r"$\sigma (1 - \sigma)$")
 def _sigmoid_product(expr):
     if not isinstance(expr, Mul):
         return None
@@ -140,7 +153,7 @@ def _sigmoid_product(expr):
 
 
 @rule("matrix-form", "in matrix form", "q_k δ_kl is entry (k, l) of diag(q), and q_k q_l of q qᵀ",
-      kind="definition")
+      kind="definition", nodes=(Mul,))
 def _matrix_form(expr):
     if not isinstance(expr, Mul):
         return None
@@ -161,12 +174,12 @@ def _matrix_form(expr):
 
 
 @rule("definition-loss", "definition of the loss", "ℒ stands for the loss as it was written",
-      kind="definition", tex=r"definition of $\mathcal{L}$")
+      kind="definition", nodes=(Loss,), tex=r"definition of $\mathcal{L}$")
 def _definition_loss(expr):
     return expr.formula if isinstance(expr, Loss) else None
 
 
 rule("definition-loss-positive", "definition of the loss, for y_i > 0",
      "ℒ stands for the loss as it was written; it takes the log or a root of the target, so it "
-     "is defined for targets y_i > 0", kind="definition", fact=POSITIVE,
+     "is defined for targets y_i > 0", kind="definition", nodes=(Loss,), fact=POSITIVE,
      tex=r"definition of $\mathcal{L}$, for $y_i > 0$")(_definition_loss)

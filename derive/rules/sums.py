@@ -10,7 +10,7 @@ from . import _split_constant, rule
 # ---- logarithms and sums ---------------------------------------------------------------------
 
 @rule("log-quotient", "log of a quotient", "log(u/v) = log u - log v, and log e^u = u for real u",
-      kind="algebra")
+      kind="algebra", nodes=(log,))
 def _log_quotient(expr):
     if not isinstance(expr, log) or not isinstance(expr.args[0], (Mul, Pow)):
         return None
@@ -29,7 +29,7 @@ def _linear_terms(function, index):
 
 
 @rule("sum-linearity", "linearity of the sum",
-      "Σ_i (a_i + c b_i) = Σ_i a_i + c Σ_i b_i when c does not depend on i", kind="sum")
+      "Σ_i (a_i + c b_i) = Σ_i a_i + c Σ_i b_i when c does not depend on i", kind="sum", nodes=(Sum, SumExcept))
 def _sum_linearity(expr):
     if isinstance(expr, Sum) and len(expr.limits) == 1:
         make = lambda f: Sum(f, expr.limits[0])  # noqa: E731
@@ -46,7 +46,7 @@ def _sum_linearity(expr):
 
 
 @rule("sum-of-constant", "sum of a constant", "Σ_{i=1}^{K} f = K f when f does not depend on i",
-      kind="sum")
+      kind="sum", nodes=(Sum,))
 def _sum_of_constant(expr):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -56,7 +56,7 @@ def _sum_of_constant(expr):
 
 
 @rule("split-term", "split off the i = k term", "Σ_i f_i = f_k + Σ_{i≠k} f_i, because 1 <= k <= K",
-      kind="sum", tex="split off the $i = k$ term")
+      kind="sum", nodes=(Sum,), tex="split off the $i = k$ term")
 def _split_term(expr, at):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -74,7 +74,7 @@ def _delta_partner(delta, index):
 
 
 @rule("kronecker-collapse", "Kronecker delta collapses the sum",
-      "Σ_j g_j δ_jk = g_k, because k is one of the values j runs over", kind="sum")
+      "Σ_j g_j δ_jk = g_k, because k is one of the values j runs over", kind="sum", nodes=(Sum,))
 def _kronecker_collapse(expr, over=None):
     if not isinstance(expr, Sum) or len(expr.limits) != 1:
         return None
@@ -90,7 +90,7 @@ def _kronecker_collapse(expr, over=None):
 
 
 @rule("kronecker-off-diagonal", "δ_ik = 0 for i ≠ k", "in a sum that leaves out i = k, every δ_ik is 0",
-      kind="sum", tex=r"$\delta_{ik} = 0$ for $i \neq k$")
+      kind="sum", nodes=(SumExcept,), tex=r"$\delta_{ik} = 0$ for $i \neq k$")
 def _off_diagonal(expr):
     if not isinstance(expr, SumExcept):
         return None
