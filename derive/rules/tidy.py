@@ -167,7 +167,8 @@ def _positive_first(bracket, outer):
     """``bracket`` and its factor ``outer``, with the signs turned where most terms of the
     bracket are negative."""
     negative = sum(t.could_extract_minus_sign() for t in Add.make_args(bracket))
-    if 2 * negative > len(Add.make_args(bracket)):
+    terms = len(Add.make_args(bracket))
+    if 2 * negative > terms or (2 * negative == terms and outer.could_extract_minus_sign()):
         return -bracket, -outer
     return bracket, outer
 
@@ -226,6 +227,13 @@ def _factor_grouping(expr):
 @rule("merge-powers", "merge powers", "u^a u^b = u^{a+b}", kind="algebra", nodes=(Mul,),
       once=True)
 def _merge_powers(expr):
+    args = list(expr.args)
+    powered = {f.base for f in args if isinstance(f, Pow)}
+    for n, f in enumerate(args):  # (u - 1) beside (1 - u)^a is -(1 - u)
+        if isinstance(f, Add) and -f in powered:
+            args[n:n + 1] = [S.NegativeOne, -f]
+            expr = Mul(*args, evaluate=False)
+            break
     bases: dict = {}
     for f in expr.args:
         base, exponent = f.as_base_exp() if isinstance(f, Pow) else (f, S.One)
