@@ -122,15 +122,16 @@ def _common_denominator(expr):
     return Mul(expand_mul(Add(*(term * den for term in expr.args))), Pow(den, -1))
 
 
-@rule("multiply-through", "multiply above and below by e^{u}",
-      "e^{-u}/(1 + e^{-u}) = 1/(e^{u} + 1): multiply the numerator and the denominator by e^{u}",
-      kind="algebra", nodes=(Mul,), tex="multiply above and below by $e^{u}$")
+@rule("multiply-through", "multiply above and below by e^{z_k}",
+      "e^{-z_k}/(1 + e^{-z_k}) = 1/(e^{z_k} + 1): multiply the numerator and the denominator "
+      "by e^{z_k}, the reciprocal of the numerator", kind="algebra", nodes=(Mul,),
+      tex="multiply above and below by $e^{z_k}$")
 def _multiply_through(expr):
     if not isinstance(expr, Mul):
         return None
     num, den = fraction(expr, exact=True)  # exact: e^{-u} stays in the numerator
-    if not (isinstance(num, exp) and isinstance(den, Add) and num.args[0].could_extract_minus_sign()):
-        return None
+    if not (isinstance(num, exp) and isinstance(den, Add) and is_logit(-num.args[0])):
+        return None  # e^{-z_k} above: the rule multiplies by e^{z_k}
     by = exp(-num.args[0])
     return Pow(expand_mul(den * by), -1) * expand_mul(num * by)
 
