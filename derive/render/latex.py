@@ -103,7 +103,7 @@ def _annotation(step: Step) -> str:
 
 #: Room for the right-hand side of a step, in ems (printers.width), in the text width of a
 #: standard ``article`` at 10pt (345pt) less the left-hand side and the sign.
-ROOM = 25.0
+ROOM = 30.0
 
 
 def _lines(derivation: Derivation, environment: str) -> list[str]:
