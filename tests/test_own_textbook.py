@@ -163,3 +163,15 @@ def test_the_tidying_steps_are_checked_and_kept_only_where_they_shorten(derived)
     costs = [cost(s.expr) for s in d.steps if s.phase == "tidy"]
     before = cost(d.steps[d.steps.index(tidy[0]) - 1].expr)
     assert costs[-1] < before and min(costs) == costs[-1]
+
+
+@pytest.mark.parametrize("name", ["focal", "sigmoid focal", "label smoothing", "Brier score"])
+def test_a_broken_row_says_each_term_once(derived, name):
+    from derive.render.printers import latex, latex_rows
+    for step in derived[name].steps:
+        whole = latex(step.expr)
+        rows = latex_rows(step.expr, 30.0)
+        joined = " ".join(rows)
+        for mark in (r"\sum", r"\log", r"\frac", "q_{k}", "y_{k}"):
+            assert joined.count(mark) == whole.count(mark), (name, step.rules, mark)
+        assert all(len(r) < len(whole) for r in rows) or len(rows) == 1

@@ -312,7 +312,8 @@ def _rows(expr, room: float) -> list[str]:
                 if row:
                     rows.append(row)
                 inner = _rows(body, room)
-                rows += [sign + inner[0], *inner[1:-1]]
+                inner[0] = sign + inner[0]
+                rows += inner[:-1]
                 row, used = inner[-1], room
                 continue
             if row and used + wide > room:
