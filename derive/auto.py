@@ -114,6 +114,11 @@ def _run(s: Script, groups, until, what: str) -> None:
             return
         if not any(_try(s, group) for group in groups):
             break
+    else:
+        if what == "differentiate" and _current(s).has(Derivative):
+            raise DeriveError(f"the derivative is not closed after {MAX_STEPS} steps, the most "
+                              "derive makes in one phase: the loss is too long to derive")
+        return
     expr = _current(s)
     if what == "differentiate" and expr.has(Derivative):
         stuck = min(expr.atoms(Derivative), key=lambda d: len(str(d)))

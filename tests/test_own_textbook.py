@@ -175,3 +175,25 @@ def test_a_broken_row_says_each_term_once(derived, name):
         for mark in (r"\sum", r"\log", r"\frac", "q_{k}", "y_{k}"):
             assert joined.count(mark) == whole.count(mark), (name, step.rules, mark)
         assert all(len(r) < len(whole) for r in rows) or len(rows) == 1
+
+
+def test_a_step_budget_that_runs_out_says_so(monkeypatch):
+    from derive import auto
+    from derive.errors import DeriveError
+    monkeypatch.setattr(auto, "MAX_STEPS", 3)
+    with pytest.raises(DeriveError, match="not closed after 3 steps") as caught:
+        auto.gradient(derive.parse("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"))
+    assert "no rule applies" not in str(caught.value)
+
+
+def test_the_name_titles_and_names_the_derivation():
+    d = derive.gradient("sum((q[i] - y[i])**2, i)", name="Brier score")
+    assert (d.title, d.name) == ("Brier score", "brier-score")
+    assert derive.gradient("sum((q[i] - y[i])**2, i)").name == "your-loss"
+
+
+def test_steps_record_their_rules_once_and_the_parameters_they_took(derived):
+    from derive.derivations import build
+    d = build("shift-invariance")
+    assert any(dict(s.params).get("by") is not None for s in d.steps)
+    assert all(s.params == () for s in derived["focal"].steps[2:])

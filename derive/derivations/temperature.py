@@ -9,8 +9,9 @@ from .logsumexp import differentiate_term_by_term, rewrite_with_log_sum_exp
 
 def build() -> Derivation:
     s = Script("temperature", "Gradient of the cross-entropy at temperature $T$",
-               "Divide the logits by a temperature $T$ before the softmax; the gradient is the "
-               "usual one, divided by $T$.",
+               "Divide the logits by a temperature $T$ before the softmax, "
+               "$p_i = e^{z_i/T} / \\sum_j e^{z_j/T}$; the gradient is the usual one, divided "
+               "by $T$.",
                lhs=E_T, goal=(p[k] - y[k]) / T)
     rewrite_with_log_sum_exp(s, "definition-tempered-cross-entropy", "definition-tempered-softmax",
                              together=True)
