@@ -1,17 +1,23 @@
 """Stage 3, automatic: the derivation of ∂ℒ/∂z_k for a loss ℒ that a user writes.
 
-A strategy in the manner of SymPy's ``manualintegrate``: the rules are data, grouped by what they
-do, and each step applies the first group, in order of priority, that has a rule matching some
-node of the expression (every node it matches, one level at a time).  The same loss always gives
-the same steps.  The phases:
+A strategy in the manner of SymPy's ``manualintegrate``: the rules are data, each declaring the
+kinds of node it rewrites, grouped by what they do; each step applies the first group, in order
+of priority, that has a rule matching some node of the expression (every node it matches, one
+level at a time).  A rule that does not apply gives None, and a step is made once and recorded.
+Terms that a step makes equal or opposite are held apart, and collected in a step of their own.
+The same loss always gives the same steps.  The phases:
 
 1. differentiate, until no derivative is left: linearity (sum rule, constant factor, constants),
    the quotient and product rules, the derivatives of log, exp and powers, then the lemmas (the
    softmax Jacobian, the derivative of the sigmoid) and ∂z_i/∂z_k = δ_ik;
-2. simplify: cancel what the lemmas made cancel, split sums by linearity and collapse Kronecker
-   deltas, fold e^{z_i} / Σ_j e^{z_j} back into q_i;
+2. simplify: cancel what the lemmas made cancel, multiply out under a sum, split sums by
+   linearity and collapse Kronecker deltas, fold e^{z_i} / Σ_j e^{z_j} back into q_i;
 3. the facts about the target: the form for any target is kept as a step; then Σ_i y_i = 1 for a
-   probability target, or the one-hot form for a one-hot target at c.
+   probability target, or the one-hot form for a one-hot target at c;
+4. tidy, to the form a paper prints: a best-first search over the rules of :data:`TIDY` (collect,
+   multiply out, take out a common factor, gather sums, merge powers, ...), where a step is kept
+   only if it shortens the expression by :func:`derive.rules.tidy.cost`, or leads to a step that
+   does; the shortest form found is the result.
 
 Every step goes through the rule registry and the same records as the catalogue's scripts, so the
 checker checks it and the renderers print it.
@@ -159,7 +165,14 @@ def _shortest(s: Script, start: Expr) -> list[tuple[str, Expr]]:
     the cost; where none does, every pair of steps whose second lowers the cost below the
     first's start (multiply out, then collect).  At most :data:`SEARCH` forms are taken up.
     """
-    best = (cost(start), 0, start, [])
+    costs: dict = {}
+
+    def weigh(expr):
+        if expr not in costs:
+            costs[expr] = cost(expr)
+        return costs[expr]
+
+    best = (weigh(start), 0, start, [])
     frontier, seen, order, memo = [best], {start}, 1, {}
     for _ in range(SEARCH):
         if not frontier:
@@ -168,16 +181,16 @@ def _shortest(s: Script, start: Expr) -> list[tuple[str, Expr]]:
         if (here, len(path)) < (best[0], len(best[3])):
             best = (here, 0, expr, path)
         made = [(name, new) for name in TIDY for new in _alternatives(s, name, expr, memo)]
-        moves = [[(name, new)] for name, new in made if cost(new) < here]
+        moves = [[(name, new)] for name, new in made if weigh(new) < here]
         if not moves:
             moves = [[(name, new), (second, after)] for name, new in made for second in TIDY
-                     for after in _alternatives(s, second, new, memo) if cost(after) < here]
+                     for after in _alternatives(s, second, new, memo) if weigh(after) < here]
         for move in moves:
             new = move[-1][1]
             if new in seen:
                 continue
             seen.add(new)
-            heapq.heappush(frontier, (cost(new), order, new, path + move))
+            heapq.heappush(frontier, (weigh(new), order, new, path + move))
             order += 1
     return best[3]
 
