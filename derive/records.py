@@ -117,7 +117,7 @@ class Script:
         current = self._current()
         facts = set(current.facts) if current else set()
         facts.update(rules.get(n).fact for n in names if rules.get(n).fact is not None)
-        lhs = params.pop("lhs", None) or (current.lhs if current else self.lhs)
+        lhs = current.lhs if current else self.lhs
         self.steps.append(Step(lhs, expr, tuple(names), frozenset(facts),
                                params=tuple(sorted(params.items(), key=lambda item: item[0])),
                                phase=phase))

@@ -293,8 +293,6 @@ def latex_rows(expr, room: float) -> list[str]:
     typesetter breaks a long formula: before a + or a − of a sum, and, where one term is too
     wide by itself, inside its widest bracket (``\\Bigl( … \\Bigr)``, which may open on one
     row and close on another); each row after the first begins with its sign."""
-    if width(expr) <= room:
-        return [latex(expr)]
     return _rows(expr, room)
 
 

@@ -121,11 +121,11 @@ def alternatives(name: str, expr: Expr) -> list[Expr]:
     if the_rule.choices is None:
         new = attempt(name, expr, hold=True)
         return [] if new is None else [new]
-    node = next((n for n in preorder_nodes(expr) if isinstance(n, the_rule.nodes)
-                 and the_rule.choices(n)), None)
-    if node is None:
-        return []
-    return [expr.xreplace({node: choice}) for choice in the_rule.choices(node)]
+    for node in preorder_nodes(expr):
+        found = the_rule.choices(node) if isinstance(node, the_rule.nodes) else []
+        if found:
+            return [expr.xreplace({node: choice}) for choice in found]
+    return []
 
 
 def preorder_nodes(expr: Expr):
