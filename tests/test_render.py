@@ -125,3 +125,29 @@ def test_renderers_registry():
 def test_document_text_is_escaped_for_latex():
     from derive.render.latex import escape
     assert escape("log(1 + e^u), a_b, 50% & {x}") == r"log(1 + e\^{}u), a\_b, 50\% \& \{x\}"
+
+
+def _wide_denominator():
+    from sympy import Symbol, Sum
+    a, b = Symbol("alpha"), Symbol("beta")
+    total = Sum(y[i] * q[i], (i, 1, K))
+    return a * (1 - total) + b * (1 - total) + total, total
+
+
+def test_a_quotient_too_wide_for_a_row_is_printed_over_its_denominator():
+    from derive.render.printers import latex_rows
+    den, total = _wide_denominator()
+    expr = q[k] * (y[k] - total) / den ** 2
+    assert latex(expr).startswith(r"\frac{1}{")  # (1/den) Σ… where it fits
+    rows = latex_rows(expr, 20.0)
+    assert rows == [latex(expr, one_fraction=True)] and rows[0].startswith(r"\frac{q_{k}")
+
+
+def test_a_wide_factor_stands_on_its_own_row_before_a_broken_bracket():
+    from sympy import Add
+    from derive.render.printers import latex_rows, width
+    den, total = _wide_denominator()
+    bracket = Add(*(q[n] * y[k] * total for n in range(1, 6)))
+    rows = latex_rows(den * bracket, 30.0)
+    assert rows[0] == latex(den) + r" \Bigl(" and rows[-1].endswith(r"\Bigr)")
+    assert all(width(den) > 15 for _ in rows) and len(rows) >= 3

@@ -154,3 +154,13 @@ def test_rules_applied_together_must_each_apply():
 
 def test_constant_factor_keeps_logit_dependent_factors_inside():
     assert rules.apply("constant-factor", D(y[i] * q[i] * z[i])) == y[i] * D(q[i] * z[i])
+
+
+def test_factor_grouping_takes_a_sum_as_one_letter_and_leaves_quotients():
+    total = Sum(y[i] * q[i], (i, 1, K))
+    a, b = Symbol("alpha"), Symbol("beta")
+    grouped = (a + b) * (total - y[k]) + y[k] - total
+    assert rules.attempt("factor-grouping", grouped) == (total - y[k]) * (a + b - 1)
+    quotients = grouped / (1 + total) + y[k] / total  # factored inside, not over one denominator
+    assert rules.attempt("factor-grouping", quotients) == ((total - y[k]) * (a + b - 1) / (1 + total)
+                                                           + y[k] / total)

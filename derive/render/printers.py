@@ -95,6 +95,8 @@ class DeriveLatexPrinter(LatexPrinter):
     """LaTeX for the steps: ∂ always, ``\\sum_{i≠k}``, ``y_{i} \\log q_{i}``."""
 
     printmethod = "_derive_latex"
+    #: ``one_fraction``: a quotient printed as one fraction, never as (1/den) num
+    _default_settings = {**LatexPrinter._default_settings, "one_fraction": False}
 
     def __init__(self, settings=None):
         super().__init__({"order": "none", **(settings or {})})
@@ -108,7 +110,7 @@ class DeriveLatexPrinter(LatexPrinter):
         coeff, rest = expr.as_coeff_Mul()
         if coeff.is_negative:
             return "- " + self._print_Mul(-expr) if rest != 1 else self._print(coeff)
-        split = reciprocal_first(expr)
+        split = None if self._settings["one_fraction"] else reciprocal_first(expr)
         if split is not None:
             num, den = split
             return r"\frac{1}{%s} %s" % (self._print(den), self._print_factors(num))
@@ -296,20 +298,22 @@ def latex_rows(expr, room: float) -> list[str]:
     return _rows(expr, room)
 
 
-def _rows(expr, room: float) -> list[str]:
-    if width(expr) <= room:
+def _rows(expr, room: float, lead: float = 0.0) -> list[str]:
+    """``expr`` broken into rows of ``room`` ems, its first row beginning ``lead`` ems in."""
+    if lead + width(expr) <= room:
         return [latex(expr)]
     if isinstance(expr, Add):
-        rows, row, used = [], "", 0.0
+        rows, row, used = [], "", lead
         for term in ordered_terms(expr):
             negative = term.could_extract_minus_sign()
             body = -term if negative else term
             sign = "- " if negative else "+ " if row or rows else ""
             wide = width(body) + 1.5
-            if wide > room:  # a term too wide for a row of its own: broken inside it
+            if used + wide > room and width(body) + 1.5 > room / 2:  # broken inside it
                 if row:
                     rows.append(row)
-                inner = _rows(body, room)
+                    used = 0.0
+                inner = _rows(body, room, used + 1.5)
                 inner[0] = sign + inner[0]
                 rows += inner[:-1]
                 row, used = inner[-1], room
@@ -322,53 +326,81 @@ def _rows(expr, room: float) -> list[str]:
         return rows + [row]
     coefficient, rest = expr.as_coeff_Mul()
     if coefficient == -1:
-        inner = _rows(rest, room)
+        inner = _rows(rest, room, lead + 1.0)
         return ["- " + inner[0], *inner[1:]]
     if isinstance(expr, Sum) and len(expr.limits) == 1:
         index, lo, hi = (latex(a) for a in expr.limits[0])
-        return _bracketed(r"\sum_{%s=%s}^{%s}" % (index, lo, hi), expr.function, room)
+        return _bracketed(r"\sum_{%s=%s}^{%s}" % (index, lo, hi), 2.2, expr.function, room, lead)
+    split = reciprocal_first(expr) if isinstance(expr, Mul) else None
+    if split is not None and (lead + max(map(width, split)) + 0.6 <= room
+                              or width(split[1]) > room / 2):  # num over den: narrower
+        return [latex(expr, one_fraction=True)]
     if isinstance(expr, Mul):
         widest = max(expr.args, key=width)
-        others = [f for f in expr.args if f is not widest]
+        others = Mul(*(f for f in expr.args if f is not widest))
         if isinstance(widest, (Add, Sum)):
-            return _bracketed(latex(Mul(*others)), widest, room)
+            return _bracketed(latex(others), width(others), widest, room, lead)
     return [latex(expr)]
 
 
-def _bracketed(head: str, inner, room: float) -> list[str]:
-    """``head (inner)`` over several rows, ``inner`` broken by :func:`_rows`."""
-    rows = _rows(inner, room)
+def _bracketed(head: str, wide: float, inner, room: float, lead: float) -> list[str]:
+    """``head (inner)`` over several rows, ``inner`` broken by :func:`_rows`; a head that
+    leaves less than half the row for ``inner`` stands on a row of its own."""
+    alone = isinstance(inner, Add) and lead + wide > room / 2
+    rows = _rows(inner, room, 0.0 if alone else lead + wide + 1.0)
     if not isinstance(inner, Add):
         return [head + " " + rows[0], *rows[1:]]
-    rows = [r"%s \Bigl(%s" % (head, rows[0]), *rows[1:]]
+    if alone:
+        rows = [head + r" \Bigl(", *rows]
+    else:
+        rows = [r"%s \Bigl(%s" % (head, rows[0]), *rows[1:]]
     rows[-1] += r"\Bigr)"
     return rows
 
 
+#: Widths in ems, measured on typeset steps (10 pt Computer Modern, display style): a letter
+#: with its index, the space and sign around + or −, a Σ with its limits, \left( \right), log.
+_WIDTH = {"letter": 1.2, "plus": 1.5, "factor": 0.2, "brackets": 1.0, "sum": 2.2, "log": 2.0,
+          "exponent": 0.6, "bar": 0.6, "small": 0.8}
+
+
 def width(expr) -> float:
-    """About how wide ``expr`` is when typeset, in ems: a letter with its index about 1.2, a
-    fraction as wide as the wider of its two parts, an exponent at 60%."""
+    """About how wide ``expr`` is when typeset, in ems (:data:`_WIDTH`): a fraction as wide as
+    the wider of its two parts, set smaller; an exponent at 60%."""
+    w = _WIDTH
     if isinstance(expr, (Symbol, Indexed, KroneckerDelta)):
-        return 1.2
+        return w["letter"]
     if expr.is_Number:
         return 0.6 * len(str(abs(expr))) + (0.8 if expr.is_negative else 0)
     if isinstance(expr, Add):
-        return sum(map(width, expr.args)) + 1.5 * (len(expr.args) - 1)
+        return sum(map(width, expr.args)) + w["plus"] * (len(expr.args) - 1)
     if isinstance(expr, Mul):
+        split = reciprocal_first(expr)
+        if split is not None:  # \frac{1}{den} num
+            return w["small"] * width(split[1]) + w["bar"] + width(split[0])
         num, den = fraction(expr)
         if den != 1:
-            return max(width(num), width(den)) + 0.6
-        return sum(width(f) + (1.0 if isinstance(f, Add) else 0.2) for f in expr.args)
+            return w["small"] * max(width(num), width(den)) + w["bar"]
+        return sum(width(f) + (w["brackets"] if isinstance(f, (Add, Sum)) else w["factor"])
+                   for f in expr.args)
     if isinstance(expr, Pow):
-        return width(expr.base) + 0.6 * width(expr.exp) + (1.0 if isinstance(expr.base, Add) else 0)
-    if isinstance(expr, exp):
-        return 0.6 + 0.6 * width(expr.args[0])
+        return (width(expr.base) + w["exponent"] * width(expr.exp)
+                + (w["brackets"] if isinstance(expr.base, (Add, Sum)) else 0))
+    if isinstance(expr, exp):  # the exponent inline: e^{z_j / T}
+        num, den = fraction(expr.args[0])
+        inline = width(num) + (width(den) + 0.8 if den != 1 else 0)
+        return 0.8 + 0.7 * inline
     if isinstance(expr, (Sum, SumExcept)):
-        return 2.2 + width(expr.function) + (1.0 if isinstance(expr.function, Add) else 0)
+        return w["sum"] + width(expr.function) + (w["brackets"] if isinstance(expr.function, Add)
+                                                   else 0)
     if isinstance(expr, log):
-        return 2.0 + width(expr.args[0]) + (1.0 if not _simple(expr.args[0]) else 0)
+        return w["log"] + width(expr.args[0]) + (w["brackets"] if not _simple(expr.args[0]) else 0)
+    if isinstance(expr, UnevaluatedExpr):  # printed in parentheses
+        return w["brackets"] + width(expr.args[0])
     if isinstance(expr, Derivative):
-        return max(width(expr.expr) + 1.0, 2.5) + (1.0 if not _simple(expr.expr) else 0)
+        if _simple(expr.expr):  # \frac{\partial q_i}{\partial z_k}
+            return w["small"] * (width(expr.expr) + 1.0) + w["bar"]
+        return 2.0 + w["brackets"] + width(expr.expr)
     return 1.0 + sum(map(width, expr.args))
 
 

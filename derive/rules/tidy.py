@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-from sympy import Add, KroneckerDelta, Mul, Number, Pow, S, Sum, count_ops, expand_mul, factor, igcd
+from sympy import Add, Dummy, KroneckerDelta, Mul, Number, Pow, S, Sum, count_ops, expand_mul, factor, igcd
 
 from ..model import c, k
 from . import rule
 
 #: Most terms of a sum that "take out a common factor" compares in pairs.
 PAIRS_OF_AT_MOST = 12
-#: Largest sum, in operations, that "factor by grouping" hands to SymPy's ``factor``.
+#: Largest sum, in operations (a sum Σ as one letter), that "factor by grouping" hands to
+#: SymPy's ``factor``.
 GROUPING_OPERATIONS = 40
 
 
@@ -210,9 +211,12 @@ def _factor_common(expr):
 @rule("factor-grouping", "factor by grouping", "a u - a v + b u - b v = (a + b)(u - v)",
       kind="algebra", nodes=(Add,), once=True)
 def _factor_grouping(expr):
-    if len(expr.args) < 4 or expr.has(Sum) or cost(expr) > GROUPING_OPERATIONS:
+    sums = {total: Dummy() for total in sorted(expr.atoms(Sum), key=str)}  # a sum as one letter
+    plain = expr.xreplace(sums)
+    if (count_ops(plain) > GROUPING_OPERATIONS or len(Add.make_args(expand_mul(plain))) < 4
+            or any(power.exp.is_negative for power in plain.atoms(Pow))):  # no fractions
         return None
-    factored = factor(expr)
+    factored = factor(plain).xreplace({letter: total for total, letter in sums.items()})
     brackets = [f for f in Mul.make_args(factored) if isinstance(f, Add)]
     if len(brackets) < 2 or factored == expr:
         return None
