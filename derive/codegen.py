@@ -269,7 +269,7 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
         d = _derived("linear-layer")
         for what, base in (("bias grad", b), ("weight grad", W)):
             n = max(n for n, s in enumerate(d.steps, 1) if isinstance(s.lhs, Derivative)
-                    and s.lhs.variables[0].base == base)
+                    and s.lhs.variables[0].base == base and not s.aside)
             lines.append(f"  {what:<16} {d.name}, step {n}: {text(d.steps[n - 1].lhs)} = "
                          f"{text(d.steps[n - 1].expr)}, with q - y the gradient of "
                          "cross_entropy_with_grad, (Σy) q - y for any target")

@@ -153,10 +153,13 @@ def batch_mean() -> Expr:
 #: The Hessian's two matrices, entry by entry: [diag(q)]_kl = q_k δ_kl and [q qᵀ]_kl = q_k q_l.
 diag_q = IndexedBase("diag_q", real=True)
 outer_q = IndexedBase("outer_q", positive=True)
+#: The linear layer's weight gradient as a matrix: [(q - y) xᵀ]_kd = (q_k - y_k) x_d.
+outer_grad = IndexedBase("outer_grad", real=True)
 
 #: The shapes of the abbreviations that are arrays.
 SHAPES = MappingProxyType({**SHAPES, q: (K,), p: (K,), sig: (K,), y_ls: (K,), Q: (N, K),
-                           ell: (N,), diag_q: (K, K), outer_q: (K, K)})
+                           ell: (N,), diag_q: (K, K), outer_q: (K, K),
+                           outer_grad: (K, D)})
 
 #: Every abbreviation of the catalogue and the definition it stands for (read-only).
 ABBREVIATIONS = MappingProxyType({
@@ -166,6 +169,7 @@ ABBREVIATIONS = MappingProxyType({
     L: batch_mean, ell: example_loss, Q: batch_softmax, E_lin: linear_cross_entropy,
     diag_q: lambda row, col: q[row] * KroneckerDelta(row, col),
     outer_q: lambda row, col: q[row] * q[col],
+    outer_grad: lambda row, col: (q[row] - y[row]) * x[col],
 })
 #: The cross-entropies of the softmax q, by their target.
 TARGET_OF = MappingProxyType({E: y, E_ls: y_ls})

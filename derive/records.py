@@ -19,8 +19,9 @@ class Step:
     """One line of a derivation: ``lhs = expr``, obtained by ``rules`` from the line before.
 
     ``facts`` are the facts about the target in force at this line.  An ``aside`` is a special
-    case shown on the way (for instance a one-hot target); the next step continues from the
-    last step that is not an aside.
+    case shown on the way (for instance a one-hot target); an aside right after an aside
+    continues from it, and the next main step continues from the last step that is not an
+    aside.
     """
 
     lhs: Expr
@@ -68,6 +69,22 @@ class Derivation:
     def facts(self) -> frozenset[Fact]:
         return self.main_steps[-1].facts
 
+    def special(self, n: int) -> bool:
+        """Whether step ``n`` (from 0) is a special case: an aside under more facts than the
+        main line it leaves (a one-hot target), not the same result written another way."""
+        step = self.steps[n]
+        main = [s for s in self.steps[:n] if not s.aside]
+        return step.aside and (not main or step.facts != main[-1].facts)
+
+    def continues(self, n: int) -> bool:
+        """Whether step ``n`` (from 0) continues the line before it, its left-hand side not
+        written again: the same left-hand side, and both main steps or both asides (asides in a
+        row are one special case worked on)."""
+        if n == 0:
+            return False
+        step, before = self.steps[n], self.steps[n - 1]
+        return step.lhs == before.lhs and step.aside == before.aside
+
     def __repr__(self) -> str:
         return f"<Derivation {self.name!r}: {len(self.steps)} steps, result {self.result}>"
 
@@ -106,7 +123,8 @@ class Script:
         return self
 
     def aside(self, *names: str, lhs: Expr | None = None, **params) -> "Script":
-        """Record a special case of the current expression without continuing from it."""
+        """Record a special case of the current expression without continuing from it; after
+        an aside, the special case is worked on further."""
         self.steps.append(self._make(names, lhs, aside=True, params=params))
         return self
 
@@ -125,6 +143,8 @@ class Script:
 
     def _make(self, names, lhs, aside, params, start=False) -> Step:
         current = self._current()
+        if aside and self.steps and self.steps[-1].aside:
+            current = self.steps[-1]
         expr = lhs if start else current.expr if current else self.lhs
         facts = set(current.facts) if current else set()
         try:

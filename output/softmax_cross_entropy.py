@@ -13,7 +13,7 @@ Where each formula comes from (derivation, step):
   weighted loss    class-weights, step 1: E_w = -(Σ[i=1..K] w_i·y_i·log(q_i))
   weighted grad    class-weights, step 8: ∂E_w/∂z_k = (Σ[i=1..K] w_i·y_i)·q_k - w_k·y_k
   smoothed target  label-smoothing, step 1: Σ[i=1..K] y'_i = Σ[i=1..K] ((1 - ε)·δ_ic + ε/K)
-  smoothed grad    label-smoothing, step 7: ∂E'/∂z_k = q_k - y'_k
+  smoothed grad    label-smoothing, step 5: ∂E'/∂z_k = q_k - y'_k
   bce loss         sigmoid-bce, step 1: ∂E_b/∂z_k = ∂/∂z_k (-(Σ[i=1..K] (y_i·log(σ_i) + (1 -
       y_i)·log(1 - σ_i))))
   bce grad         sigmoid-bce, step 9: ∂E_b/∂z_k = σ_k - y_k

@@ -51,7 +51,7 @@ WRONG = [
     ("hessian", 3, Sum(y[i], (i, 1, K)) * q[k] * (KroneckerDelta(k, l) + q[l]), "Hessian sign"),
     ("temperature", 9, (p[k] - y[k]) * T, "times T instead of divided"),
     ("class-weights", 8, q[k] * Sum(y[i], (i, 1, K)) - w[k] * y[k], "weights lost in the sum"),
-    ("label-smoothing", 8, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
+    ("label-smoothing", 6, q[k] - (1 - epsilon) * KroneckerDelta(k, c), "ε/K forgotten"),
     ("log-sigmoid", 6, -log(1 + exp(-z[k])), "complement taken for the sigmoid itself"),
     ("sigmoid-bce", 5, -Sum(y[i] * KroneckerDelta(i, k) * (1 - sig[i]), (i, 1, K)), "a term lost"),
     ("batch-mean", 5, Q[m, k] - Y[m, k], "the 1/N of the mean lost"),
@@ -206,3 +206,15 @@ def test_a_bound_index_is_never_taken_for_a_free_index_of_the_same_name():
     z0, y0 = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5, 0.25, 0.25]])
     point = Point(3, 1, {z: z0, y: y0}, indices={i: np.array([2])})
     assert evaluate(expr, point)[0] == pytest.approx(0.5 + 0.5 + 0.75)
+
+
+def test_an_aside_after_an_aside_is_checked_against_it():
+    d = build("class-weights")
+    assert [s.aside for s in d.steps[-3:]] == [True, True, True]
+    assert d.steps[-1].expr == w[c] * (q[k] - KroneckerDelta(k, c))
+    assert d.continues(len(d.steps) - 1) and not d.continues(len(d.steps) - 3)
+    check.check(d)
+    # w_k (q_k - δ_kc) equals the main result's special case only at k = c: caught at that step
+    bad = _tamper(d, len(d.steps), expr=w[k] * (q[k] - KroneckerDelta(k, c)))
+    with pytest.raises(CheckError, match=f"step {len(d.steps)}"):
+        check.check(bad)

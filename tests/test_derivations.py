@@ -80,8 +80,31 @@ def test_both_routes_close_with_the_one_hot_form(derivations, name):
 
 def test_class_weights_close_with_the_one_hot_form(derivations):
     from derive.model import c, w
-    (aside,) = [s for s in derivations["class-weights"].steps if s.aside]
-    assert aside.expr == w[c] * q[k] - w[k] * KroneckerDelta(k, c)
+    first, selected, factored = [s for s in derivations["class-weights"].steps if s.aside]
+    assert first.expr == w[c] * q[k] - w[k] * KroneckerDelta(k, c)
+    assert factored.expr == w[c] * (q[k] - KroneckerDelta(k, c))
+    assert factored.rules == ("factor-common",)
+
+
+def test_the_linear_layer_is_written_in_matrix_form(derivations):
+    from derive.model import d, outer_grad
+    from derive.render.printers import latex
+    last = derivations["linear-layer"].steps[-1]
+    assert last.aside and last.expr == outer_grad[k, d]
+    assert latex(last.expr) == r"\left[\left(q - y\right) x^{\top}\right]_{kd}"
+    assert not derivations["linear-layer"].special(len(derivations["linear-layer"].steps) - 1)
+
+
+def test_the_sigmoid_derivative_shows_its_sign_turn_and_cites_no_other_index(derivations):
+    steps = derivations["sigmoid-derivative"].steps
+    assert [s.rules for s in steps[4:6]] == [("constant-factor",), ("logit-self-derivative",)]
+    assert not steps[4].expr.could_extract_minus_sign()  # -(...)·∂(-z_k) is +(...)·∂z_k
+
+
+def test_label_smoothing_shows_its_target_sums_to_one_in_three_rows(derivations):
+    steps = derivations["label-smoothing"].steps
+    ones = [n for n, s in enumerate(steps) if s.expr == 1]
+    assert ones == [2]
 
 
 def test_the_sigmoid_derivative_is_derived(derivations):

@@ -89,6 +89,7 @@ CASES = [
     ("log-derivative", D(log(S)), D(S) / S, {}),
     ("exp-derivative", D(exp(z[j])), exp(z[j]) * D(z[j]), {}),
     ("logit-derivative", D(z[j]), KroneckerDelta(j, k), {}),
+    ("logit-self-derivative", D(z[k]) * q[k], q[k], {}),
     ("quotient-rule", D(exp(z[i]) / S), (S * D(exp(z[i])) - exp(z[i]) * D(S)) / S**2, {}),
     ("softmax-jacobian", D(q[i]), q[i] * (KroneckerDelta(i, k) - q[k]), {}),
     ("probability-sum", q[k] * Sum(y[i], (i, 1, K)), q[k], {}),

@@ -18,6 +18,7 @@ GOLDEN = [
                            r"\frac{\epsilon}{K}\right)"),
     ("class-weights", 8, r"\left(\sum_{i=1}^{K} w_{i} y_{i}\right) q_{k} - w_{k} y_{k}"),
     ("class-weights", 9, r"w_{c} q_{k} - w_{k} \delta_{kc}"),
+    ("class-weights", 11, r"w_{c} \left(q_{k} - \delta_{kc}\right)"),
     ("linear-layer", 11, r"\left(q_{k} - y_{k}\right) x_{d}"),
 ]
 

@@ -87,8 +87,11 @@ def _own(derivation: Derivation) -> tuple:
 # ---- the checker ---------------------------------------------------------------------------------
 
 def _reference(steps: tuple[Step, ...], n: int) -> Expr:
-    """What step ``n`` must equal: the last main step before it, or its own left-hand side."""
+    """What step ``n`` must equal: the aside before an aside, else the last main step before
+    it, or its own left-hand side."""
     step = steps[n]
+    if step.aside and n and steps[n - 1].aside:
+        return steps[n - 1].expr
     for prev in reversed(steps[:n]):
         if not prev.aside:
             return prev.expr if prev.lhs == step.lhs else step.lhs

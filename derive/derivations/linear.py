@@ -1,7 +1,7 @@
 """The last linear layer: z = W x + b, with W of symbolic shape K x D.
 
 By the chain rule through the logits, every weight and bias gets the logits' gradient q - y
-(from ``any-target``), times its input for a weight.
+(from ``any-target``), times its input for a weight: ∂E/∂W = (q - y) xᵀ.
 """
 from sympy import Derivative
 
@@ -25,4 +25,5 @@ def build() -> Derivation:
     s.step("weight-derivative")
     s.step("kronecker-collapse", over=g)
     s.step("kronecker-collapse", over=i)
+    s.aside("matrix-form")
     return s.done()

@@ -49,6 +49,7 @@ def build_sigmoid_derivative() -> Derivation:
     s.step("power-rule")
     s.step("sum-rule", "constant-derivative")
     s.step("exp-derivative")
-    s.step("constant-factor", "logit-derivative")
+    s.step("constant-factor")
+    s.step("logit-self-derivative")
     s.step("sigmoid-product")
     return s.done()

@@ -17,9 +17,7 @@ def build() -> Derivation:
                goal=q[k] - (1 - epsilon) * KroneckerDelta(k, c) - epsilon / K,
                lemmas=("any-target",))
     s.step("definition-smoothed-target")
-    s.step("sum-linearity")
-    s.step("kronecker-collapse")
-    s.step("sum-of-constant")
+    s.step("sum-linearity", "kronecker-collapse", "sum-of-constant")
     s.step("cancel")
     s.step("gradient-lemma", lhs=Derivative(E_ls, z[k]), start=True)
     s.step("smoothed-sum")

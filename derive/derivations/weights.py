@@ -1,7 +1,7 @@
 """Class weights: E_w = -Σ_i w_i y_i log q_i, differentiated by log-sum-exp.
 
 The weights go wherever the target goes: ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k, for any
-target and any weights.
+target and any weights; for a one-hot target, w_c (q_k - δ_kc).
 """
 from sympy import Sum
 
@@ -17,4 +17,6 @@ def build() -> Derivation:
     rewrite_with_log_sum_exp(s, "definition-weighted-cross-entropy", "definition-softmax")
     differentiate_term_by_term(s, E_w)
     s.aside("one-hot-select", "one-hot-entry")
+    s.aside("kronecker-select")
+    s.aside("factor-common")
     return s.done()

@@ -42,6 +42,7 @@ MODEL_RESERVED = {
     "ell": ("the loss of one example of a batch", "use another name"),
     "diag_q": ("the matrix diag(q) of the Hessian", "write q[i]"),
     "outer_q": ("the matrix q q^T of the Hessian", "write q[i]*q[j]"),
+    "outer_grad": ("the matrix (q - y) x^T of a linear layer", "use another name"),
     "e": ("Euler's number", "write exp(x) for e**x, or another name for a parameter"),
     "sig": ("an abbreviation of sigma", "write sigma[i] for the sigmoid of z[i]"),
 }

@@ -109,9 +109,9 @@ ROOM = 30.0
 def _lines(derivation: Derivation, environment: str) -> list[str]:
     """One entry a step; a step too wide for the line is broken before a + or a −, its rows
     after the first indented under the right-hand side, and not broken across pages."""
-    lines, shown_lhs = [], None
-    for step in derivation.steps:
-        lhs = "" if step.lhs == shown_lhs and not step.aside else latex(step.lhs)
+    lines = []
+    for n, step in enumerate(derivation.steps):
+        lhs = "" if derivation.continues(n) else latex(step.lhs)
         rows = latex_rows(step.expr, ROOM)
         line = " \\\\*\n".join([r"%s &= %s" % (lhs, rows[0])] +
                                 [r"&\quad %s" % row for row in rows[1:]])
@@ -119,7 +119,6 @@ def _lines(derivation: Derivation, environment: str) -> list[str]:
             lines.append(r"%s && \text{%s}" % (line, _annotation(step)))
         else:
             lines.append(r"%s \tag*{\small\quad %s}" % (line, _annotation(step)))
-        shown_lhs = None if step.aside else step.lhs
     return lines
 
 

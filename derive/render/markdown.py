@@ -18,7 +18,9 @@ def _section(d: Derivation) -> str:
            "$$", render_body(d, "aligned"), "$$", "", "Steps:", ""]
     for n, step in enumerate(d.steps, 1):
         reasons = "; ".join(f"{rules.get(r).why} (`{r}`)" for r in step.rules)
-        aside = " (special case, not continued)" if step.aside else ""
+        last = step.aside and (n == len(d.steps) or not d.steps[n].aside)
+        kind = "special case" if d.special(n - 1) else "aside"
+        aside = f" ({kind}, not continued)" if last else f" ({kind})" if step.aside else ""
         out.append(f"{n}. {reasons}{aside}")
     facts = sorted({f for s in d.steps for f in s.facts}, key=lambda f: f.name)
     if facts:

@@ -12,11 +12,12 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
-from ..model import Loss, SumExcept, c, d, diag_q, k, l, m, outer_q, q, w, x, y, z
+from ..model import Loss, SumExcept, c, d, diag_q, k, l, m, outer_grad, outer_q, q, w, x, y, z
 
 _BASE_ORDER = {w: 0, y: 1, q: 2, z: 3}
 #: named matrices, as LaTeX and as text
-_MATRICES = {diag_q: (r"\operatorname{diag}(q)", "diag(q)"), outer_q: (r"q q^{\top}", "q qᵀ")}
+_MATRICES = {diag_q: (r"\operatorname{diag}(q)", "diag(q)"), outer_q: (r"q q^{\top}", "q qᵀ"),
+             outer_grad: (r"\left(q - y\right) x^{\top}", "(q - y) xᵀ")}
 #: the order of a Kronecker delta's indices: summed ones first, then free ones, the class c last
 #: (δ_ik, δ_gd, δ_kc), as a person writes them
 _INDEX_ORDER = {k: 1, l: 1, m: 1, d: 1, c: 2}

@@ -13,15 +13,14 @@ def render(derivation: Derivation) -> str:
 
 def _section(d: Derivation) -> str:
     out = [f"{plain(d.title)} [{d.name}]", plain(d.description), ""]
-    shown_lhs = None
     for n, step in enumerate(d.steps, 1):
         lhs = text(step.lhs)
-        if step.lhs == shown_lhs and not step.aside:
+        if d.continues(n - 1):
             lhs = " " * len(lhs)
         out.append(f"{n:>2}. {lhs} = {text(step.expr)}")
         reasons = "; ".join(f"{rules.get(r).title} ({rules.get(r).why})" for r in step.rules)
-        out.append(f"      ↳ {'special case: ' if step.aside else ''}{reasons}")
-        shown_lhs = None if step.aside else step.lhs
+        aside = "special case: " if d.special(n - 1) else "aside: " if step.aside else ""
+        out.append(f"      ↳ {aside}{reasons}")
     return "\n".join(out)
 
 

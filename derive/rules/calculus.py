@@ -179,6 +179,13 @@ def _logit_derivative(expr):
     return Mul(*(KroneckerDelta(a, b) for a, b in zip(expr.expr.indices, x.indices)))
 
 
+@rule("logit-self-derivative", "∂z_k/∂z_k = 1", "a variable's derivative by itself is 1",
+      kind="variables", nodes=(Derivative,), tex=r"$\partial z_k / \partial z_k = 1$")
+def _logit_self_derivative(expr):
+    x = _single_variable(expr)
+    return S.One if x is not None and is_logit(x) and expr.expr == x else None
+
+
 @rule("quotient-rule", "quotient rule", "∂(a/b)/∂x = (b ∂a/∂x - a ∂b/∂x) / b²",
       kind="derivative", nodes=(Derivative,))
 def _quotient_rule(expr):

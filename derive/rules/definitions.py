@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, Symbol, exp, expand_mul, fraction
 
-from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_q, p, q, sig,
-                     y_ls, z, Loss, POSITIVE)
+from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_grad,
+                     outer_q, p, q, sig, x, y, y_ls, z, Loss, POSITIVE)
 from . import _is_exp_sum, rule
 
 # ---- definitions -----------------------------------------------------------------------------
@@ -153,8 +153,8 @@ def _sigmoid_product(expr):
     return None
 
 
-@rule("matrix-form", "in matrix form", "q_k δ_kl is entry (k, l) of diag(q), and q_k q_l of q qᵀ",
-      kind="definition", nodes=(Mul,))
+@rule("matrix-form", "in matrix form", "q_k δ_kl is entry (k, l) of diag(q), q_k q_l of q qᵀ, "
+      "and (q_k - y_k) x_d of (q - y) xᵀ", kind="definition", nodes=(Mul,))
 def _matrix_form(expr):
     if not isinstance(expr, Mul):
         return None
@@ -163,6 +163,10 @@ def _matrix_form(expr):
         return None
     first, second = rest.args
     for entry, other in ((first, second), (second, first)):
+        if isinstance(entry, Indexed) and entry.base == x and isinstance(other, Add):
+            row = [a.indices[0] for a in other.atoms(Indexed) if a.base == q]
+            if len(row) == 1 and other == q[row[0]] - y[row[0]]:
+                return coeff * outer_grad[row[0], entry.indices[0]]
         if isinstance(entry, Indexed) and entry.base == q:
             row = entry.indices[0]
             if isinstance(other, KroneckerDelta) and row in other.args:
