@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from lark import Token, Tree
-from sympy import (Abs, Add, Expr, Float, Heaviside, I, IndexedBase, Integer, Max, Min, Mul,
+from sympy import (Abs, Add, Expr, Float, Heaviside, I, Indexed, IndexedBase, Integer, Max, Min, Mul,
                    Piecewise, Pow, Rational, S, Sum, Symbol, ceiling, exp, floor, log, nan, oo,
                    sign, sqrt, zoo)
 
@@ -129,7 +129,7 @@ class Builder:
         for op, operand in zip(children[1::2], children[2::2]):
             value = self.build(operand, bound)
             terms.append(value if op.value == "+" else -value)
-        return Add(*terms)
+        return _as_written(terms)
 
     def _product(self, node, bound):
         return Mul(*self.factors(node, bound))
@@ -444,6 +444,18 @@ class Builder:
                               "\\substack{1 \\leq i \\leq K}", srange)
                 letters.append((letter.value, letter))
         return self.summed(body, letters, bound, node)
+
+
+def _as_written(terms: list) -> Expr:
+    """The sum of ``terms`` in the order they were written, where each is more than a number
+    or a single letter (y_i log σ_i + (1 - y_i) log(1 - σ_i)); SymPy's own order otherwise
+    (1 - q_c), and wherever terms would collect."""
+    total = Add(*terms)
+    if (not isinstance(total, Add) or len(total.args) != len(terms)
+            or any(t.is_Atom or isinstance(t, Indexed) or (-t).is_Atom or isinstance(-t, Indexed)
+                   for t in terms) or total.args == tuple(terms)):
+        return total
+    return Add(*terms, evaluate=False)
 
 
 def depth(tree) -> int:

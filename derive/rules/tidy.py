@@ -33,7 +33,9 @@ def cost(expr) -> int:
       kind="algebra", nodes=(Add,), once=True)
 def _collect_terms(expr):
     collected = Add(*expr.args)
-    return collected if Add.make_args(collected) != expr.args else None
+    terms = Add.make_args(collected)
+    same = len(terms) == len(expr.args) and set(terms) == set(expr.args)  # only reordered
+    return None if same else collected
 
 
 @rule("distribute", "multiply out", "a (u + v) = a u + a v", kind="algebra", nodes=(Mul,),
