@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .codegen import MODULE_NAME, source, write_atomically
+from .codegen import MODULE_NAME, source
+from .files import write_atomically
 from .derivations import names
 from .errors import OutputError
 

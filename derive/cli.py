@@ -473,7 +473,7 @@ def _code(args) -> int:
 
 def _own_source(args) -> str:
     """The generated module of --loss, named by --name."""
-    from . import lossmodule
+    from .codegen import own as lossmodule
     lossmodule.module_name(args.name)
     return lossmodule.checked_source(lossmodule.spec(_own_derivation(args)[0], args.name))
 
@@ -491,7 +491,8 @@ def _build(args) -> int:
 
 def _build_own(args) -> int:
     """NAME.py, NAME.tex and NAME.md of --loss in the folder --output."""
-    from . import build, lossmodule
+    from . import build
+    from .codegen import own as lossmodule
     from .render import render
     name = lossmodule.module_name(args.name)
     d = _own_derivation(args)[0]
@@ -562,7 +563,7 @@ def _deliver(text: str, path: Path | None) -> None:
             with open(real, "w", encoding="utf-8", newline="\n") as out:
                 out.write(text)
         else:
-            from .codegen import write_atomically
+            from .files import write_atomically
             write_atomically(real, text)
     except BrokenPipeError:
         raise

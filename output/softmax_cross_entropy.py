@@ -578,7 +578,8 @@ def linear_cross_entropy_with_grad(inputs, weight, bias, target, reduction="mean
     target = numpy.asarray(target)
     if target.shape[:len(rows)] == rows:
         target = target.reshape((-1,) + target.shape[len(rows):])  # one row an example, too
-    logits = numpy.einsum("ng,ig->ni", inputs, weight) + bias  # z_i = b_i + Σ[g=1..D] W_ig·x_g
+    weighted = numpy.einsum("ng,ig->ni", inputs, weight)  # Σ[g=1..D] W_ig·x_g
+    logits = numpy.add(weighted, bias, out=weighted)  # z_i = b_i + Σ[g=1..D] W_ig·x_g
     loss, grad = cross_entropy_with_grad(logits, target, reduction)
     grad_bias = numpy.einsum("nk->k", grad)  # the rows' sum of q_k - y_k
     grad_weight = numpy.einsum("nk,nd->kd", grad, inputs)  # the rows' sum of (q_k - y_k)·x_d

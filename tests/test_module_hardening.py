@@ -7,7 +7,8 @@ import pytest
 import derive
 import derive.check
 import derive.check.cache
-from derive import codegen, scaffold
+from derive import codegen
+from derive.codegen.backends import numpy_scaffold as scaffold
 
 EVAL = ("softmax", "cross_entropy_with_grad")  # what `derive eval` uses
 RNG = np.random.default_rng(23)

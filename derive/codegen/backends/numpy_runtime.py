@@ -1,17 +1,20 @@
-"""The NumPy helpers that generated code calls: one text a function, put into a module only
-when its lines call it (and with the helpers it calls in turn).
+"""The NumPy runtime of generated modules: the helpers that generated lines call, as real,
+importable and tested Python.  A generated module includes the source of those its lines use
+(:func:`sources`), found with :mod:`inspect`, with the helpers they call in turn (read from their
+code), so the module needs nothing of derive.
 
-They are the NumPy spelling of the operations of :mod:`derive.lowering` that are not one NumPy
-call: the entries at the labels, the stable forms of 1 - e^l, log(1 - e^l), log Σ e^s and the
-sigmoid, and sums with 0 · log 0 = 0.
+They are the NumPy spelling of the operations of the lowering that are not one NumPy call: the
+entries at the labels, the stable forms of 1 - e^l, log(1 - e^l), log Σ e^s and the sigmoid,
+and sums with 0 · log 0 = 0.
 """
 from __future__ import annotations
 
-#: Helpers that call other helpers.
-HELPER_NEEDS = {"_logsumexp": ("_sum_off_top",)}
+import ast
+import inspect
+import textwrap
 
-HELPERS = {
-    "_sum_xlogq": '''
+import numpy
+
 
 def _sum_xlogq(target, log_probs):
     """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for masked classes."""
@@ -25,34 +28,29 @@ def _sum_xlogq(target, log_probs):
         rows = numpy.multiply(target, log_probs, out=numpy.zeros_like(log_probs), where=counted)
         total[bad, 0] = rows.sum(axis=-1)
     return total
-''',
-    "_take": '''
+
 
 def _take(values, labels):
     """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
     return numpy.take_along_axis(values, labels, axis=-1)
-''',
-    "_sum_off_label": '''
+
 
 def _sum_off_label(values, labels):
     """Σ_j values_j over the classes other than each row's label."""
     values = numpy.array(numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:]))
     numpy.put_along_axis(values, labels, 0, axis=-1)
     return numpy.sum(values, axis=-1, keepdims=True)
-''',
-    "_class_at": '''
+
 
 def _class_at(array, labels):
     """A per-class array's entry at each row's label."""
     return array[labels]
-''',
-    "_one_hot": '''
+
 
 def _one_hot(labels, logits):
     """The one-hot targets of the labels, for the formulas that need whole rows."""
     return (labels == numpy.arange(logits.shape[-1])).astype(logits.dtype)
-''',
-    "_set_at_label": '''
+
 
 def _set_at_label(values, labels, row, logits, out=None):
     """values with each row's entry at its label replaced by row."""
@@ -60,8 +58,7 @@ def _set_at_label(values, labels, row, logits, out=None):
         out = numpy.array(numpy.broadcast_to(values, logits.shape), dtype=logits.dtype)
     numpy.put_along_axis(out, labels, row, axis=-1)
     return out
-''',
-    "_sum_off_top": '''
+
 
 def _sum_off_top(exps, top):
     """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
@@ -73,8 +70,7 @@ def _sum_off_top(exps, top):
     numpy.put_along_axis(exps, top, at_top, axis=-1)
     others += at_top - 1
     return others
-''',
-    "_logsumexp": '''
+
 
 def _logsumexp(u):
     """log Σ_j e^(u_j) = m + log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top:
@@ -83,64 +79,77 @@ def _logsumexp(u):
     m = numpy.where(numpy.isfinite(m), m, 0)
     top = numpy.argmax(u, axis=-1, keepdims=True)
     return m + numpy.log1p(_sum_off_top(numpy.exp(u - m), top))
-''',
-    "_softmax": '''
+
 
 def _softmax(u):
     """e^(u_k) / Σ_j e^(u_j), from the max-shifted exponentials."""
     e = numpy.exp(u - numpy.max(u, axis=-1, keepdims=True))
     return e / numpy.sum(e, axis=-1, keepdims=True)
-''',
-    "_softplus": '''
+
 
 def _softplus(u, out=None):
     """log(1 + e^u) without overflow."""
     return numpy.logaddexp(0, u, out=out)
-''',
-    "_sigmoid": '''
+
 
 def _sigmoid(u, out=None):
     """1 / (1 + e^(-u)), from e^(-|u|), which never overflows."""
     e = numpy.exp(-numpy.abs(u))
     return numpy.divide(numpy.where(u >= 0, 1, e), 1 + e, out=out)
-''',
-    "_one_minus_exp": '''
+
 
 def _one_minus_exp(l, out=None):
     """1 - e^l as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
     out = numpy.expm1(l, out=out)
     return numpy.negative(out, out=out)
-''',
-    "_log_one_minus_exp": '''
 
-def _log_one_minus_exp(l, out=None):
+
+def _log_one_minus_exp(l):
     """log(1 - e^l) for l ≤ 0: log(-expm1(l)) near 0, log1p(-e^l) further away."""
     with numpy.errstate(divide="ignore", invalid="ignore"):
         near = numpy.log(-numpy.expm1(l))
         far = numpy.log1p(-numpy.exp(l))
-    return numpy.where(l > -0.6931471805599453, near, far)
-''',
-    "_log_ratio": '''
+    return numpy.where(l > numpy.log(0.5), near, far)  # -expm1 is exact above log 1/2
 
-def _log_ratio(l, out=None):
+
+def _log_ratio(l):
     """l / (1 - e^l), and its limit -1 at l = 0."""
     l = numpy.asarray(l)
     d = -numpy.expm1(l)
-    out = numpy.full_like(l, -1) if out is None else numpy.copyto(out, -1) or out
+    out = numpy.full_like(l, -1)
     return numpy.divide(l, d, out=out, where=d != 0)
-''',
-    "_xlogy": '''
 
-def _xlogy(x, y, out=None):
+
+def _xlogy(x, y):
     """x log y, with 0 log 0 = 0."""
     with numpy.errstate(divide="ignore", invalid="ignore"):
         return numpy.where(x == 0, 0, x * numpy.log(y))
-''',
-}
+
+
+#: The helpers, in the order a module defines them.
+HELPERS = {name: fn for name, fn in list(globals().items())
+           if name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == __name__}
+
+
+def _calls(name: str) -> set[str]:
+    """The helpers that helper ``name`` calls, read from its code."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(HELPERS[name])))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+            and node.id in HELPERS and node.id != name}
 
 
 def needed(called: set[str]) -> list[str]:
-    """The helpers to define for lines that call ``called``, in a fixed order."""
-    wanted = {name for name in called if name in HELPERS}
-    wanted |= {n for name in wanted for n in HELPER_NEEDS.get(name, ())}
+    """The helpers to define for lines that call ``called``, with those they call, in a fixed
+    order."""
+    wanted, pending = set(), [name for name in called if name in HELPERS]
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(_calls(name))
     return [name for name in HELPERS if name in wanted]
+
+
+def sources(called: set[str]) -> str:
+    """The source of the helpers :func:`needed` for ``called``, as a module includes it."""
+    return "".join("\n\n" + inspect.getsource(HELPERS[name]) for name in needed(called))

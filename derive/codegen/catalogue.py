@@ -9,7 +9,7 @@ scaffolding (:mod:`derive.scaffold`: dtypes, target conventions, checks, reducti
 by :func:`derive.lowering.lower` from the formulas :data:`BODIES` gives it: what differs
 between functions is data (the outputs, labels or probabilities, the second axis of a
 (..., K, K) result, the names the scaffolding gives the values), not code.  The linear layer's
-contractions are ``numpy.einsum`` calls (:mod:`derive.arraycode`).
+contractions are ``einsum`` lines of the IR (:mod:`.layer`).
 
 Each formula is read off its derivation only when a function that needs it is generated, so
 ``source(functions=...)`` (a module of only some public functions, such as ``derive eval``
@@ -17,33 +17,36 @@ uses) checks only the derivations those functions need.
 """
 from __future__ import annotations
 
-import os
 import string
-import tempfile
 import textwrap
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 from sympy import Derivative, Expr, Symbol, log
 
-from . import __version__, scaffold
-from .arraycode import layer_lines
-from .helpers import HELPERS
-from .helpers import needed as helpers_for
-from .lowering import (LABEL_REWRITES, MASKED_SUM, REWRITES, Values, lower,
-                       softmax_definitions)
-from .model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w, y, y_ls, z
-from .records import Derivation
-from .render.printers import TextPrinter
+from .. import __version__
+from ..model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w, y, y_ls, z
+from ..records import Derivation
+from ..render.printers import TextPrinter
+from . import module
+from .backends import numpy as backend
+from .backends import numpy_scaffold as scaffold
+from .ir import Values
+from .layer import comment as layer_comment
+from .layer import layer_lines
+from .lines import allocate
+from .lower import lower
+from .rewrites.labels import LABEL_REWRITES
+from .rewrites.stability import MASKED_SUM, REWRITES
+from .to_array import softmax_definitions
 
 MODULE_NAME = "softmax_cross_entropy"
 
 
 def _derived(name: str) -> Derivation:
     """The derivation ``name``, checked (on first use) by :func:`derive.derivation`."""
-    from . import derivation
+    from .. import derivation
     return derivation(name)
 
 
@@ -166,13 +169,17 @@ def _fill(hole: str, definitions: dict, used: set[str], rewrites: set[str],
     called |= program.calls
     lines = program.lines
     if "shifted" in program.reads:
-        lines = ["shifted = numpy.subtract(logits, shift)  # z - a, where a = max_j z_j", *lines]
+        lines = [backend.SHIFTED, *lines]
     return lines
 
 
 def _layer(part: int) -> list[str]:
-    return layer_lines(LINEAR.statement, [("grad_bias", _last_result("linear-layer", b)),
-                                              ("grad_weight", _derived("linear-layer").result)])[part]
+    lines = layer_lines(LINEAR.statement, [("grad_bias", _last_result("linear-layer", b)),
+                                           ("grad_weight", _derived("linear-layer").result)])[part]
+    if backend.IN_PLACE:
+        allocate(lines, {code.name: code.shape for code in lines}, [lines[-1].name],
+                 backend.IN_PLACE, owned=())
+    return [backend.line(code, layer_comment(code)) for code in lines]
 
 
 def _last_result(name: str, base) -> Expr:
@@ -236,7 +243,7 @@ def source(functions: Iterable[str] | None = None) -> str:
             filled[hole] = _indent(hole, lines)
         parts.append(template.format(**filled))
     sources = "\n".join(_sources(used, names, rewrites))
-    helpers = "".join(HELPERS[h] for h in helpers_for(called))
+    helpers = backend.runtime(called)
     return (scaffold.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
             + scaffold.PRELUDE.format() + helpers + "".join(parts))
 
@@ -275,7 +282,7 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
                          "cross_entropy_with_grad, (Σy) q - y for any target")
     for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
         if rw.name in rewrites:
-            step = rw.step()
+            step = rw.step(_derived)
             where = f" ({step[0]}, step {step[1]})" if step else ""
             lines.append(f"  {rw.name}: {rw.why}{where}")
     return [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
@@ -284,35 +291,10 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
 
 def load_module(name: str = MODULE_NAME,
                 functions: Iterable[str] | None = None) -> types.ModuleType:
-    """Compile :func:`source` in memory into a module (for the CLI and notebooks); with
-    ``functions``, a module of only those public functions (and what they call), which checks
-    only the derivations they need."""
-    module = types.ModuleType(name)
-    module.__file__ = f"<derive:{name}>"
-    exec(compile(source(functions), module.__file__, "exec"), module.__dict__)
-    return module
-
-
-def _mode(path: Path) -> int:
-    """The permissions a written file gets: those of the file it replaces, or what the umask
-    allows of rw-rw-rw-."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.chmod(tmp, _mode(path))  # mkstemp makes the file private; the result should not be
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Compile :func:`source` in memory into a module (for the CLI and notebooks), run against
+    the derivations of its formulas (:func:`.module.verify_catalogue`); with ``functions``, a
+    module of only those public functions (and what they call), which checks only the
+    derivations they need."""
+    loaded = module.load(name, source(functions))
+    module.verify_catalogue(loaded, lambda key: FORMULAS[key].expr())
+    return loaded

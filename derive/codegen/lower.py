@@ -1,0 +1,95 @@
+"""The lowering: derived formulas as stable, vectorised lines of a backend, in four passes.
+
+1. :func:`.to_array.to_array`: an indexed formula becomes an array formula.
+2. Named rewrites (:mod:`.rewrites`): the stability rewrites, and with integer labels the
+   one-hot ones, which replace Σ_i y_i f_i by f at the label, so no one-hot array is made.
+3. SymPy's ``cse`` finds what the formulas share.
+4. :mod:`.lines`: one operation a line, each with a comment saying what it computes; where the
+   backend allows it, a line writes over an array that nothing later reads.
+
+What depends on the backend is only the spelling of each operation, passed in as ``backend``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sympy import Expr, Symbol, cse, numbered_symbols
+
+from ..model import free_indices, k
+from .backends import numpy as numpy_backend
+from .comments import CommentPrinter, comment
+from .ir import (CLASS, CLASSES, FULL, LOG_PROBS, LOG_PROBS_AT, PROBS, PROBS_AT, SCALAR,
+                 AtLabel, ClassSum, Values)
+from .lines import Lowering, allocate, renumber
+from .rewrites import optimize
+from .rewrites.labels import at_labels
+from .rewrites.stability import MASKED_SUM, REWRITES, exact_log_sum
+from .to_array import class_axis, push_labels, to_array
+
+
+@dataclass
+class Program:
+    """The lines computing some outputs, and the rewrites that made them."""
+
+    lines: list[str]
+    rewrites: set[str]
+    calls: set[str]         # the functions the lines call
+    reads: set[str]         # the names the lines read
+
+
+def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
+          labels: bool, returns: tuple[str, ...] | None = None, free: Symbol = k,
+          rows: Symbol | None = None, backend=numpy_backend) -> Program:
+    """Source lines computing each named output from its indexed formula.
+
+    ``definitions`` say what ``probs`` and ``log_probs`` are
+    (:func:`.to_array.softmax_definitions`); ``labels`` lowers for integer labels instead of
+    target arrays; ``returns`` names the arrays read after these lines (default: every output);
+    ``free`` and ``rows`` are the free indices (see :func:`.to_array.to_array`).
+    """
+    used: set[str] = set()
+    shape = class_axis(set(values.arrays.values()))
+
+    def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
+        used.add("sum-of-constant")
+        return CLASSES * e.args[0]
+    arrays = [to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None).replace(
+        lambda e: isinstance(e, ClassSum) and not shape(e.args[0]).classes, constant_sum)
+        for _, expr in outputs]
+    arrays = [optimize(a, REWRITES, used) for a in arrays]
+    definitions = {sym: exact_log_sum(d, used) for sym, d in definitions.items()}
+    if labels:
+        arrays = [at_labels(a, used, set(values.arrays.values())) for a in arrays]
+    shapes = {v.name: SCALAR for v in values.scalars.values()}
+    shapes.update({v.name: CLASS for v in values.arrays.values()})
+    shapes.update({PROBS.name: FULL, LOG_PROBS.name: FULL})
+    fold = {v: key for key, v in definitions.items()}
+    lowering = Lowering(shapes)
+    if labels:
+        at = {sym: push_labels(AtLabel(sym), lowering.shape, definitions) for sym in definitions}
+        fold.update({at[PROBS]: PROBS_AT, at[LOG_PROBS]: LOG_PROBS_AT})
+        # the rewrites again, on the entries at the labels: log σ(z_c), 1 - σ(z_c), ...
+        arrays = [optimize(push_labels(a, lowering.shape, definitions), REWRITES, used)
+                  for a in arrays]
+    arrays = [optimize(exact_log_sum(a, used), (MASKED_SUM,), used) for a in arrays]
+    if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
+        # multiply it are then combined before the one product over every class
+        arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]
+    # q and log q, where whole rows of them are needed, are computed under their own names
+    needed = [sym for sym in (LOG_PROBS, PROBS) if any(a.has(sym) for a in arrays)]
+    replacements, common = cse([definitions[sym] for sym in needed] + arrays,
+                               symbols=numbered_symbols("s"), optimizations=None)
+    lowering.pending = dict(replacements)
+    lowering.pending.update(zip(needed, common))
+    common = common[len(needed):]
+    names = []
+    for (name, _), value in zip(outputs, common):
+        names.append(lowering.define(name, value))
+    if backend.IN_PLACE:
+        allocate(lowering.code, lowering.shapes, list(returns) if returns is not None else names,
+                 backend.IN_PLACE)
+    renumber(lowering.code, lowering.temporaries)
+    printer = CommentPrinter(values.math())
+    lines = [backend.line(code, comment(code, printer, fold)) for code in lowering.code]
+    return Program(lines, used, backend.calls({code.op for code in lowering.code}),
+                   {name for code in lowering.code for name in code.reads()})

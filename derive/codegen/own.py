@@ -1,0 +1,247 @@
+"""A NumPy module for a loss of your own, from its checked derivation.
+
+:func:`spec` reads what the code needs off the derivation: the loss (its definition step), its
+gradient (the last step that holds for any target, or the one-hot form for a loss of the
+label c), its scalar parameters and per-class arrays, and the targets it accepts.
+:func:`source` lowers the formulas with :mod:`derive.lowering` and fills the module's fixed
+scaffolding (argument checks, dtypes, target conventions, reductions), which is the same for
+every loss.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+import textwrap
+import types
+from dataclasses import dataclass
+
+from sympy import Derivative, Expr, IndexedBase, Symbol
+
+from .. import __version__, budget
+from ..errors import DeriveError
+from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
+from ..records import Derivation
+from ..render.printers import TextPrinter
+from . import module
+from .backends import numpy as backend
+from .backends.numpy_own import FUNCTION, HEADER, PRELUDE
+from .ir import LoweringError, Values, value_name
+from .lower import lower
+from .rewrites.labels import LABEL_REWRITES
+from .rewrites.stability import MASKED_SUM, REWRITES
+from .to_array import softmax_definitions
+
+#: The arguments of the generated functions: a parameter of the loss may not take these names.
+ARGUMENTS = ("logits", "target", "reduction", "values")
+DEFAULT_NAME = "your_loss"
+
+
+#: Modules a generated module may not be named after: it would hide them where it is imported.
+_TAKEN = {"numpy", "derive", "sympy", *sys.stdlib_module_names}
+
+
+def module_name(name: str | None) -> str:
+    """``name`` if it can name a Python module (and the files of ``derive build``)."""
+    if name is None:
+        return DEFAULT_NAME
+    if (not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name)
+            or keyword.iskeyword(name) or name.startswith("__")):
+        raise DeriveError(f"module name {name!r}: give a Python identifier of at most 64 "
+                          "letters, digits and underscores, not starting with a digit or __")
+    if name in _TAKEN:
+        raise DeriveError(f"module name {name!r} is the name of a module it would hide "
+                          "(numpy, derive, sympy or the standard library's); choose another")
+    return name
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What the generated code of a loss implements, and where each formula comes from."""
+
+    name: str
+    derivation: Derivation
+    loss: Expr                  # the loss, with no free index
+    grad: Expr                  # ∂loss/∂z_k, with the free index k
+    loss_step: int              # 1-based steps of the derivation
+    grad_step: int
+    scalars: tuple[Symbol, ...]  # each > 0
+    arrays: tuple[IndexedBase, ...]  # each of shape (K,), entries > 0
+    labels_only: bool           # the loss uses the label c: integer labels only
+
+
+def spec(d: Derivation, name: str | None = None) -> LossSpec:
+    """The specification of the loss that ``d`` (made by :func:`derive.gradient`) derives."""
+    steps = list(d.steps)
+    loss_step = 1
+    labels_only = steps[0].expr.has(c)
+    # the code is made from the derivative as it is closed, before the steps that shorten it
+    # for the page: the stable rewrites of the lowering know the forms that differentiation makes
+    closed = [s for s in d.main_steps if s.phase != "tidy"]
+    if labels_only:
+        grad_step = steps.index(closed[-1]) + 1
+    else:  # the last main step that holds for any target where the loss is defined
+        grad_step = max(n for n, s in enumerate(steps, 1) if s in closed
+                        and not s.facts - {POSITIVE} and isinstance(s.lhs, Derivative)
+                        and not s.expr.has(Derivative))
+    scalars, arrays = own_symbols(steps[0].expr)
+    scalars = sorted({*scalars, *(p for p in PARAMETERS if steps[0].expr.has(p))}, key=str)
+    if steps[0].expr.has(w):
+        arrays = sorted({*arrays, w}, key=str)
+    for s in (*scalars, *arrays):
+        label = s.label.name if isinstance(s, IndexedBase) else s.name
+        if label in ARGUMENTS:
+            raise DeriveError(f"the loss's {label!r} has the name of an argument of the "
+                              "generated functions (logits, target, reduction); rename it")
+        value_name(s)
+    return LossSpec(module_name(name), d, steps[0].expr, steps[grad_step - 1].expr, loss_step,
+                    grad_step, tuple(scalars), tuple(arrays), labels_only)
+
+
+def _derivation(name: str) -> Derivation:
+    """The checked derivation ``name`` (checked on first use)."""
+    from .. import derivation
+    return derivation(name)
+
+
+def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
+    d = _derivation("shift-invariance")
+    probs = next(n for n, s in enumerate(d.steps, 1) if s.lhs == q[k] and s.rules == ("shift-softmax",))
+    log_probs = len(d.steps)
+    return (softmax_definitions(d.steps[probs - 1].expr, d.steps[log_probs - 1].expr),
+            [("probs", d, probs), ("log_probs", d, log_probs)])
+
+
+_FUNCTIONS = {  # public function -> (outputs computed, what it returns)
+    "loss": (("loss",), "_reduce(_rows(loss, logits), reduction, out_dtype)"),
+    "grad": (("grad",), "_scale(_full(grad, logits), reduction, out_dtype, logits)"),
+    "loss_with_grad": (("loss", "grad"), "(_reduce(_rows(loss, logits), reduction, out_dtype), "
+                       "_scale(_full(grad, logits), reduction, out_dtype, logits))"),
+}
+_DOCS = {
+    "loss": "The loss of each row of ``logits`` against ``target``.",
+    "grad": "The gradient of :func:`loss` with respect to the logits, shaped like them "
+            '(divided by the number of rows for reduction="mean").',
+    "loss_with_grad": "``(loss(...), grad(...))``, sharing the work.",
+}
+
+
+def source(s: LossSpec) -> str:
+    """The module's source: the same bytes on every run."""
+    definitions, softmax_sources = _softmax()
+    text = TextPrinter()
+    values = Values()
+    for sym in s.scalars:
+        values.scalar(sym)
+    for base in s.arrays:
+        values.array(base)
+    rewrites: set[str] = set()
+    called: set[str] = set()
+    reads: set[str] = set()
+    bodies = {}
+    for function, (outputs, _) in _FUNCTIONS.items():
+        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
+        cases = []
+        for labels in ((True,) if s.labels_only else (True, False)):
+            budget.check(f"generating the code of {function}")
+            try:
+                program = lower(formulas, values, definitions, labels=labels)
+            except LoweringError as e:
+                raise LoweringError(f"cannot generate code for this loss: {e}") from None
+            rewrites |= program.rewrites
+            called |= program.calls
+            reads |= program.reads
+            cases.append(program.lines)
+        bodies[function] = cases
+    needs_shift = bool({"shift", "shifted", "top"} & reads)
+
+    symbol = s.derivation.steps[0].lhs
+    cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
+    if needs_shift:
+        cited += softmax_sources
+    sources = []
+    for what, d, n in cited:
+        step = d.steps[n - 1]
+        sources.append(f"  {what:<10} {d.name}, step {n}: {text.doprint(step.lhs)} = "
+                       f"{text.doprint(step.expr)}")
+    for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
+        if rw.name in rewrites:
+            step = rw.step(_derivation)
+            where = f" ({step[0]}, step {step[1]})" if step else ""
+            sources.append(f"  {rw.name}: {rw.why}{where}")
+
+    scalars = ", ".join(sym.name for sym in s.scalars)
+    arrays = ", ".join(base.label.name for base in s.arrays)
+    value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
+    unpack = ""
+    if value_names:
+        unpack = (f"    {', '.join(value_names)}, = _values(values, logits, "
+                  f"{tuple(sym.name for sym in s.scalars)!r}, "
+                  f"{tuple(b.label.name for b in s.arrays)!r})\n")
+    else:
+        unpack = "    _values(values, logits, (), ())\n"
+    sources = [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
+                             break_on_hyphens=False) for line in sources]
+    parts = [HEADER.format(
+        title=s.name, loss=f"{text.doprint(symbol)} = {text.doprint(s.loss)}",
+        version=__version__, sources="\n".join(sources),
+        targets=textwrap.fill(
+            "Targets: integer class labels of shape logits.shape[:-1] (the loss uses the label "
+            "c)." if s.labels_only else "Targets: integer class labels of shape "
+            "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
+            "renormalised).", 95),
+        values=_describe_values(scalars, arrays))]
+    parts.append(PRELUDE + backend.runtime(called))
+    for function, (outputs, returned) in _FUNCTIONS.items():
+        cases = bodies[function]
+        body = unpack
+        if needs_shift:
+            body += f"    shift, top = _shift(logits)\n    {backend.SHIFT_CODE}\n"
+        body += f"    {backend.QUIET}\n"
+        if s.labels_only:
+            body += _indent(cases[0], 8)
+        else:
+            body += "        if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c\n"
+            body += _indent(cases[0], 12)
+            body += "        else:\n" + _indent(cases[1], 12)
+        doc = _DOCS[function]
+        if value_names:
+            doc += "\n\n" + textwrap.fill(
+                "Values: " + ", ".join([f"{sym.name} (a number > 0)" for sym in s.scalars]
+                                       + [f"{b.label.name} (shape (K,), entries > 0)"
+                                          for b in s.arrays]) + ".",
+                91, initial_indent="    ", subsequent_indent="    ")
+        parts.append(FUNCTION.format(
+            name=function, doc=doc, labels_only=s.labels_only, body=body,
+            returned=returned))
+    return "".join(parts)
+
+
+def _describe_values(scalars: str, arrays: str) -> str:
+    parts = []
+    if scalars:
+        parts.append(f"scalar parameters {scalars} (each a real number > 0)")
+    if arrays:
+        parts.append(f"per-class arrays {arrays} (each of shape (K,), entries > 0)")
+    if not parts:
+        return "The loss has no parameters: pass no keyword values."
+    return textwrap.fill("Keyword values: " + "; ".join(parts) + ".", 95)
+
+
+def _indent(lines: list[str], width: int) -> str:
+    return "".join(" " * width + line + "\n" for line in lines)
+
+
+def load(s: LossSpec, text: str | None = None) -> types.ModuleType:
+    """The generated module of ``s`` (or its source ``text``), compiled in memory and checked
+    against its derivation (:func:`.module.verify_own`)."""
+    loaded = module.load(s.name, source(s) if text is None else text)
+    module.verify_own(loaded, s)
+    return loaded
+
+
+def checked_source(s: LossSpec) -> str:
+    """:func:`source`, once the module it makes agrees with the derivation."""
+    text = source(s)
+    load(s, text)
+    return text
