@@ -53,8 +53,6 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad",
            "sigmoid_binary_cross_entropy_with_grad", "linear_cross_entropy_with_grad",
            "softmax_jacobian"]
 
-_REDUCTIONS = ("none", "mean", "sum")
-
 
 def _floating(logits, axis=-1):
     """The logits as a float array with the class axis last, and the dtype to return."""
@@ -133,11 +131,15 @@ def _check_probabilities(given, probs):
                          f"the dtype of the logits")
 
 
-def _prepare(logits, target, reduction):
-    """Check the arguments of a loss function and bring them to the form the formulas use."""
-    if reduction not in _REDUCTIONS:
+def _prepare(logits, target, reduction, labels_only=False):
+    """Check the arguments of a loss function and bring them to the form the formulas use;
+    with ``labels_only``, the target must be class labels (the loss uses the label c)."""
+    if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
     logits, out_dtype = _floating(logits)
+    if labels_only and numpy.shape(target) != logits.shape[:-1]:
+        raise ValueError(f"target: this loss uses the label c, so give integer class labels of "
+                         f"shape {logits.shape[:-1]}, not an array of shape {numpy.shape(target)}")
     labels, target = _target(target, logits)
     return logits, out_dtype, labels, target
 

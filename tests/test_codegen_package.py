@@ -112,3 +112,31 @@ def test_the_linear_layer_is_a_line_of_the_ir_printed_by_the_backend():
         'grad_weight = numpy.einsum("nk,nd->kd", grad, inputs)')
     with pytest.raises(derive.DeriveError, match="not a product of the logits' gradient"):
         layer_lines(LINEAR.statement, [("grad_bias", b[k] * 2)])
+
+
+def test_the_two_paths_check_their_arguments_alike(loaded, recwarn):
+    own = derive.numpy_module("-sum(y[i]*log(q[i]), i)", assume="any")
+    logits = np.zeros((1, 3), dtype=np.float32)
+    target = np.array([[1e300, 0.0, 0.0]])
+    messages = []
+    for function in (loaded.cross_entropy_with_grad, own.loss_with_grad):
+        with pytest.raises(ValueError) as caught:
+            function(logits, target)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] == \
+        "target: probability 1e+300 overflows float32, the dtype of the logits"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_fill_checks_the_declared_holes():
+    from derive.codegen import scaffold
+    from derive.codegen.backends import numpy_functions
+    holes = numpy_functions.HOLES
+    for name, declared in holes.items():
+        assert scaffold.holes(getattr(numpy_functions, name)) == declared
+    with pytest.raises(ValueError, match="not the declared"):
+        scaffold.fill(numpy_functions.softmax, ("probs",), {"probs": []})
+    with pytest.raises(ValueError, match="not both declared and filled"):
+        scaffold.fill(numpy_functions.softmax, ("softmax",), {})
+    text = scaffold.fill(numpy_functions.softmax, ("softmax",), {"softmax": ["probs = 1  # q"]})
+    assert "        probs = 1  # q\n" in text and "hole" not in text

@@ -7,8 +7,12 @@ import pytest
 import derive
 import derive.check
 import derive.check.cache
+import inspect
+
 from derive import codegen
-from derive.codegen.backends import numpy_scaffold as scaffold
+from derive.codegen import scaffold
+from derive.codegen.backends import numpy_runtime
+from derive.codegen.backends.numpy_functions import HOLES
 
 EVAL = ("softmax", "cross_entropy_with_grad")  # what `derive eval` uses
 RNG = np.random.default_rng(23)
@@ -64,9 +68,13 @@ def test_the_whole_module_asks_for_every_derivation_it_cites(requested):
 
 def test_a_subset_is_the_full_module_cut_down(m):
     full, part = codegen.source(), codegen.source(functions=EVAL)
-    assert codegen.source(functions=list(scaffold.FUNCTIONS)) == full
+    assert codegen.source(functions=list(HOLES)) == full
     assert part.startswith(full[:full.index("Where each formula")])
-    assert scaffold.PRELUDE.format() in full and scaffold.PRELUDE.format() in part
+    for name in numpy_runtime.needed(set(numpy_runtime.HELPERS)):  # every helper a module
+        defined = f"\n\ndef {name}(" in full  # defines is the runtime's, and is used
+        assert defined == (name in scaffold.names(full.replace(f"def {name}(", "def _(")))
+        if f"\n\ndef {name}(" in part:
+            assert inspect.getsource(numpy_runtime.HELPERS[name]) in part
     for name in EVAL:  # each function is the same text in both
         start = full.index(f"\n\ndef {name}(")
         end = full.find("\n\n\ndef ", start + 1)

@@ -17,7 +17,7 @@ uses) checks only the derivations those functions need.
 """
 from __future__ import annotations
 
-import string
+import inspect
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -29,9 +29,11 @@ from .. import __version__
 from ..model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w, y, y_ls, z
 from ..records import Derivation
 from ..render.printers import TextPrinter
-from . import module
+from . import module, scaffold
 from .backends import numpy as backend
-from .backends import numpy_scaffold as scaffold
+from .backends import numpy_functions as functions_module
+from .backends import numpy_scaffold as header
+from .backends.numpy_functions import HOLES
 from .ir import Values
 from .layer import comment as layer_comment
 from .layer import layer_lines
@@ -190,31 +192,29 @@ def _last_result(name: str, base) -> Expr:
                 and s.lhs.variables[0].base == base)
 
 
-def _indent(hole: str, body: list[str]) -> str:
-    """A hole's lines, indented as its template needs them."""
-    nested = ("cross", "tempered")  # bodies inside an if/else on the kind of target
-    width = 12 if hole.startswith(nested) else \
-        4 if hole.startswith("linear") or hole == "smoothed_target" else 8
-    return "\n".join(" " * width + line for line in body)
+def _requires(name: str) -> set[str]:
+    """The other public functions that public function ``name`` calls, read from its code."""
+    function = getattr(functions_module, name)
+    return scaffold.names(inspect.getsource(function)) & set(HOLES) - {name}
 
 
 def _functions(subset: Iterable[str] | None) -> list[str]:
     """The public functions of a module with ``subset`` (default: all of them), together with
     the functions they call, in the module's order."""
     if subset is None:
-        return list(scaffold.FUNCTIONS)
+        return list(HOLES)
     wanted = {subset} if isinstance(subset, str) else set(subset)
-    unknown = wanted - set(scaffold.FUNCTIONS)
+    unknown = wanted - set(HOLES)
     if unknown:
         raise ValueError(f"unknown function(s) {', '.join(sorted(unknown))}; choose from "
-                         f"{', '.join(scaffold.FUNCTIONS)}")
+                         f"{', '.join(HOLES)}")
     pending = list(wanted)
     while pending:
-        for needed in scaffold.REQUIRES.get(pending.pop(), ()):
+        for needed in _requires(pending.pop()):
             if needed not in wanted:
                 wanted.add(needed)
                 pending.append(needed)
-    return [name for name in scaffold.FUNCTIONS if name in wanted]
+    return [name for name in HOLES if name in wanted]
 
 
 def source(functions: Iterable[str] | None = None) -> str:
@@ -231,21 +231,17 @@ def source(functions: Iterable[str] | None = None) -> str:
     called: set[str] = set()
     parts = []
     for name in names:
-        template = scaffold.FUNCTIONS[name]
-        called |= scaffold.CALLS.get(name, set())
-        holes = [field for _, field, _, _ in string.Formatter().parse(template) if field]
         filled = {}
-        for hole in holes:
+        for hole in HOLES[name]:
             if hole.startswith("linear"):
-                lines = _layer(0 if hole == "linear_logits" else 1)
+                filled[hole] = _layer(0 if hole == "linear_logits" else 1)
             else:
-                lines = _fill(hole, definitions, used, rewrites, called)
-            filled[hole] = _indent(hole, lines)
-        parts.append(template.format(**filled))
+                filled[hole] = _fill(hole, definitions, used, rewrites, called)
+        parts.append("\n\n" + scaffold.fill(getattr(functions_module, name), HOLES[name], filled))
     sources = "\n".join(_sources(used, names, rewrites))
-    helpers = backend.runtime(called)
-    return (scaffold.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
-            + scaffold.PRELUDE.format() + helpers + "".join(parts))
+    helpers = backend.runtime(called | scaffold.names("".join(parts)))
+    return (header.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
+            + helpers + "".join(parts))
 
 
 def _exports(names: list[str]) -> str:

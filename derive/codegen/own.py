@@ -23,9 +23,10 @@ from ..errors import DeriveError
 from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
 from ..records import Derivation
 from ..render.printers import TextPrinter
-from . import module
+from . import module, scaffold
 from .backends import numpy as backend
-from .backends.numpy_own import FUNCTION, HEADER, PRELUDE
+from .backends import numpy_own as templates
+from .backends.numpy_own import HEADER, HOLES, OUTPUTS
 from .ir import LoweringError, Values, value_name
 from .lower import lower
 from .rewrites.labels import LABEL_REWRITES
@@ -112,20 +113,6 @@ def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
             [("probs", d, probs), ("log_probs", d, log_probs)])
 
 
-_FUNCTIONS = {  # public function -> (outputs computed, what it returns)
-    "loss": (("loss",), "_reduce(_rows(loss, logits), reduction, out_dtype)"),
-    "grad": (("grad",), "_scale(_full(grad, logits), reduction, out_dtype, logits)"),
-    "loss_with_grad": (("loss", "grad"), "(_reduce(_rows(loss, logits), reduction, out_dtype), "
-                       "_scale(_full(grad, logits), reduction, out_dtype, logits))"),
-}
-_DOCS = {
-    "loss": "The loss of each row of ``logits`` against ``target``.",
-    "grad": "The gradient of :func:`loss` with respect to the logits, shaped like them "
-            '(divided by the number of rows for reduction="mean").',
-    "loss_with_grad": "``(loss(...), grad(...))``, sharing the work.",
-}
-
-
 def source(s: LossSpec) -> str:
     """The module's source: the same bytes on every run."""
     definitions, softmax_sources = _softmax()
@@ -139,7 +126,7 @@ def source(s: LossSpec) -> str:
     called: set[str] = set()
     reads: set[str] = set()
     bodies = {}
-    for function, (outputs, _) in _FUNCTIONS.items():
+    for function, outputs in OUTPUTS.items():
         formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
         cases = []
         for labels in ((True,) if s.labels_only else (True, False)):
@@ -173,13 +160,9 @@ def source(s: LossSpec) -> str:
     scalars = ", ".join(sym.name for sym in s.scalars)
     arrays = ", ".join(base.label.name for base in s.arrays)
     value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
-    unpack = ""
-    if value_names:
-        unpack = (f"    {', '.join(value_names)}, = _values(values, logits, "
-                  f"{tuple(sym.name for sym in s.scalars)!r}, "
-                  f"{tuple(b.label.name for b in s.arrays)!r})\n")
-    else:
-        unpack = "    _values(values, logits, (), ())\n"
+    names = (tuple(sym.name for sym in s.scalars), tuple(b.label.name for b in s.arrays))
+    unpack = [f"{', '.join(value_names)}, = _values(values, logits, {names[0]!r}, {names[1]!r})"
+              if value_names else "_values(values, logits, (), ())"]
     sources = [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
                              break_on_hyphens=False) for line in sources]
     parts = [HEADER.format(
@@ -190,31 +173,23 @@ def source(s: LossSpec) -> str:
             "c)." if s.labels_only else "Targets: integer class labels of shape "
             "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
             "renormalised).", 95),
-        values=_describe_values(scalars, arrays))]
-    parts.append(PRELUDE + backend.runtime(called))
-    for function, (outputs, returned) in _FUNCTIONS.items():
+        values=_describe_values(scalars, arrays), labels_only=s.labels_only)]
+    functions = []
+    for function in OUTPUTS:
         cases = bodies[function]
-        body = unpack
+        body = list(unpack)
         if needs_shift:
-            body += f"    shift, top = _shift(logits)\n    {backend.SHIFT_CODE}\n"
-        body += f"    {backend.QUIET}\n"
+            body += ["shift, top = _shift(logits)", backend.SHIFT_CODE]
+        body.append(backend.QUIET)
         if s.labels_only:
-            body += _indent(cases[0], 8)
+            body += _indent(cases[0], 4)
         else:
-            body += "        if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c\n"
-            body += _indent(cases[0], 12)
-            body += "        else:\n" + _indent(cases[1], 12)
-        doc = _DOCS[function]
-        if value_names:
-            doc += "\n\n" + textwrap.fill(
-                "Values: " + ", ".join([f"{sym.name} (a number > 0)" for sym in s.scalars]
-                                       + [f"{b.label.name} (shape (K,), entries > 0)"
-                                          for b in s.arrays]) + ".",
-                91, initial_indent="    ", subsequent_indent="    ")
-        parts.append(FUNCTION.format(
-            name=function, doc=doc, labels_only=s.labels_only, body=body,
-            returned=returned))
-    return "".join(parts)
+            body.append("    if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c")
+            body += _indent(cases[0], 8) + ["    else:"] + _indent(cases[1], 8)
+        functions.append("\n\n" + scaffold.fill(getattr(templates, function), HOLES[function],
+                                                 {"body": body}))
+    parts.append(backend.runtime(called | scaffold.names("".join(functions))))
+    return "".join(parts + functions)
 
 
 def _describe_values(scalars: str, arrays: str) -> str:
@@ -228,8 +203,8 @@ def _describe_values(scalars: str, arrays: str) -> str:
     return textwrap.fill("Keyword values: " + "; ".join(parts) + ".", 95)
 
 
-def _indent(lines: list[str], width: int) -> str:
-    return "".join(" " * width + line + "\n" for line in lines)
+def _indent(lines: list[str], width: int) -> list[str]:
+    return [" " * width + line for line in lines]
 
 
 def load(s: LossSpec, text: str | None = None) -> types.ModuleType:

@@ -1,6 +1,11 @@
-"""The NumPy scaffolding of a module for a user's own loss: its header, the prelude of argument
-checks and reductions, and the function template whose body the lowering fills
-(:mod:`derive.codegen.own`)."""
+"""The NumPy scaffolding of a module for a user's own loss: its header, and its three public
+functions as real Python with one declared hole each, the body that
+:mod:`derive.codegen.own` generates.  Their argument checks and reductions are in
+:mod:`.numpy_runtime`.  The names the body defines (``loss``, ``grad``) and the header's
+``_LABELS_ONLY`` are not defined here: the functions' source is emitted, filled, into a
+generated module; they are not called here.
+"""
+# ruff: noqa: F821
 
 HEADER = '''"""{title}: loss and gradient for NumPy, generated from the checked derivation.
 
@@ -20,133 +25,36 @@ become float64. reduction: "none" (one loss a row), "mean" or "sum".
 import numpy
 
 __all__ = ["loss", "grad", "loss_with_grad"]
+
+_LABELS_ONLY = {labels_only}  # True where the loss uses the label c: its target is class labels
 '''
 
-PRELUDE = '''
-
-_REDUCTIONS = ("none", "mean", "sum")
+from .numpy_runtime import _full, _prepare, _reduce, _rows, _scale
 
 
-def _prepare(logits, target, reduction, labels_only):
-    """Check the arguments and bring them to the form the formulas use."""
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', not {reduction!r}")
-    array = numpy.asarray(logits)
-    if array.dtype.kind in "biu":
-        array = array.astype(numpy.float64)
-    elif array.dtype.kind != "f":
-        raise ValueError(f"logits must be real numbers, not {array.dtype}")
-    elif not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    if array.ndim == 0 or array.shape[-1] == 0:
-        raise ValueError("logits must have a non-empty class axis, the last")
-    out_dtype = array.dtype
-    if out_dtype == numpy.float16:
-        array = array.astype(numpy.float32)
-    given = numpy.asarray(target)
-    classes = array.shape[-1]
-    if given.shape == array.shape[:-1]:
-        if given.dtype.kind not in "iu":
-            raise ValueError(f"target: class labels must be integers, not {given.dtype}")
-        if given.size and (given.min() < 0 or given.max() >= classes):
-            raise ValueError(f"target: class labels must lie in 0..{classes - 1}")
-        return array, out_dtype, given[..., None].astype(numpy.intp, copy=False), None
-    if labels_only:
-        raise ValueError(f"target: this loss uses the label c, so give integer class labels of "
-                         f"shape {array.shape[:-1]}, not an array of shape {given.shape}")
-    if given.shape == array.shape:
-        if given.dtype.kind not in "fiu":
-            raise ValueError(f"target: probabilities must be real numbers, not {given.dtype}")
-        probs = given.astype(array.dtype)
-        if not numpy.all(numpy.isfinite(probs)) or numpy.any(probs < 0):
-            raise ValueError("target: probabilities must be finite and not negative")
-        return array, out_dtype, None, probs
-    raise ValueError(f"target of shape {given.shape} fits neither class labels of shape "
-                     f"{array.shape[:-1]} nor probabilities of shape {array.shape}")
+def loss(logits, target, reduction="none", **values):
+    """The loss of each row of ``logits`` against ``target``."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction, _LABELS_ONLY)
+    ...  # hole: body
+    return _reduce(_rows(loss, logits), reduction, out_dtype)
 
 
-def _values(values, logits, scalars, arrays):
-    """The loss's scalar parameters and per-class arrays, checked, in the logits' dtype."""
-    unknown = sorted(set(values) - set(scalars) - set(arrays))
-    if unknown:
-        takes = ", ".join(scalars + arrays) or "no values"
-        raise ValueError(f"unknown value {unknown[0]!r}: this loss takes {takes}")
-    missing = [name for name in scalars + arrays if name not in values]
-    if missing:
-        raise ValueError(f"missing value for {', '.join(missing)}")
-    out = []
-    for name in scalars:
-        value = values[name]
-        if isinstance(value, numpy.ndarray) and value.ndim == 0:
-            value = value[()]
-        if (isinstance(value, (bool, numpy.bool_))
-                or not isinstance(value, (int, float, numpy.integer, numpy.floating))):
-            raise ValueError(f"{name} must be a real number, not {value!r}")
-        with numpy.errstate(over="ignore", under="ignore"):
-            try:
-                number = logits.dtype.type(value)
-            except OverflowError:  # a Python int too big for any float
-                number = None
-        if number is None or not numpy.isfinite(number) or not number > 0:
-            raise ValueError(f"{name} must be a finite number > 0 in {logits.dtype}, "
-                             f"not {value!s}")
-        out.append(number)
-    for name in arrays:
-        array = numpy.asarray(values[name])
-        if array.shape != logits.shape[-1:]:
-            raise ValueError(f"{name} must have one entry a class, shape {logits.shape[-1:]}, "
-                             f"not {array.shape}")
-        if array.dtype.kind not in "fiu":
-            raise ValueError(f"{name} must be real numbers, not {array.dtype}")
-        with numpy.errstate(over="ignore", under="ignore"):
-            array = array.astype(logits.dtype)
-        if not numpy.all(numpy.isfinite(array)) or not numpy.all(array > 0):
-            raise ValueError(f"{name} must be finite and > 0 in {logits.dtype}")
-        out.append(array)
-    return out
+def grad(logits, target, reduction="none", **values):
+    """The gradient of :func:`loss` with respect to the logits, shaped like them (divided by
+    the number of rows for reduction="mean")."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction, _LABELS_ONLY)
+    ...  # hole: body
+    return _scale(_full(grad, logits), reduction, out_dtype)
 
 
-def _shift(logits):
-    """a = max_j z_j, and where it is (the top): any real a gives the same softmax; this one
-    keeps every exponent ≤ 0. A NaN counts as the largest."""
-    top = numpy.argmax(logits, axis=-1, keepdims=True)
-    return numpy.take_along_axis(logits, top, axis=-1), top
+def loss_with_grad(logits, target, reduction="none", **values):
+    """``(loss(...), grad(...))``, sharing the work."""
+    logits, out_dtype, labels, target = _prepare(logits, target, reduction, _LABELS_ONLY)
+    ...  # hole: body
+    return (_reduce(_rows(loss, logits), reduction, out_dtype),
+            _scale(_full(grad, logits), reduction, out_dtype))
 
 
-def _rows(loss, logits):
-    """The loss of each row, whatever shape its formula broadcast to."""
-    if numpy.shape(loss) != logits.shape[:-1] + (1,):
-        loss = numpy.array(numpy.broadcast_to(loss, logits.shape[:-1] + (1,)), dtype=logits.dtype)
-    return loss[..., 0]
-
-
-def _full(grad, logits):
-    """The gradient with the logits' shape, whatever shape its formula broadcast to, and never
-    the caller's logits themselves."""
-    if numpy.shape(grad) == logits.shape and not numpy.may_share_memory(grad, logits):
-        return grad
-    return numpy.array(numpy.broadcast_to(grad, logits.shape), dtype=logits.dtype)
-
-
-def _reduce(loss, reduction, out_dtype):
-    if reduction == "none":
-        return loss.astype(out_dtype, copy=False)
-    if reduction == "sum":
-        return out_dtype.type(loss.sum())
-    # the mean of no rows is NaN, as in PyTorch (numpy's mean would also warn)
-    return out_dtype.type(loss.mean() if loss.size else numpy.nan)
-
-
-def _scale(grad, reduction, out_dtype, logits):
-    if reduction == "mean" and grad.size:
-        grad /= grad.size // grad.shape[-1]
-    return grad.astype(out_dtype, copy=False)
-'''
-
-FUNCTION = '''
-
-def {name}(logits, target, reduction="none", **values):
-    """{doc}"""
-    logits, out_dtype, labels, target = _prepare(logits, target, reduction, {labels_only})
-{body}    return {returned}
-'''
+#: The holes of each public function, and the outputs its body computes.
+HOLES = {"loss": ("body",), "grad": ("body",), "loss_with_grad": ("body",)}
+OUTPUTS = {"loss": ("loss",), "grad": ("grad",), "loss_with_grad": ("loss", "grad")}
