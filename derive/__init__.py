@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .derivations import names
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", 
 
 def derivation(name: str) -> Derivation:
     """The derivation ``name`` (see :func:`names`), with every step checked."""
+    from . import render  # noqa: F401 (a derivation prints itself through the renderers)
     from .check import checked
     return checked(name)
 
@@ -67,6 +68,7 @@ def _checked_gradient(loss, assume, name, timeout):
     """The checked derivation of ``loss`` and the checker's report on it."""
     from . import budget
     with budget.deadline(timeout):
+        from . import render  # noqa: F401 (a derivation prints itself through the renderers)
         from .auto import gradient as build
         from .check import check
         from sympy import Basic

@@ -6,12 +6,29 @@ the renderers and the code generator only read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sympy import Expr
 
 from . import rules
 from .errors import RuleDoesNotApplyError
 from .model import Fact
+
+
+#: How a derivation shows itself (``"text"``, ``"latex"``), given by the renderers
+#: (:mod:`derive.render`) when they are loaded: the records import nothing of them.
+DISPLAY: dict[str, Callable] = {}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A rule a step cites, as the renderers print it: its name, title, justification and
+    title in LaTeX."""
+
+    rule: str
+    title: str
+    why: str
+    tex: str
 
 
 @dataclass(frozen=True)
@@ -31,6 +48,13 @@ class Step:
     aside: bool = False
     params: tuple[tuple[str, object], ...] = ()  # what the rules were applied with
     phase: str = ""      # "tidy" for a step that only shortens a closed result
+    reasons: tuple[Reason, ...] = ()  # the rules' titles and justifications, when it is made
+
+    def __post_init__(self):
+        if not self.reasons:
+            object.__setattr__(self, "reasons", tuple(
+                Reason(r, rules.get(r).title, rules.get(r).why, rules.get(r).latex_title)
+                for r in self.rules))
 
     @property
     def rule(self) -> str:
@@ -38,12 +62,11 @@ class Step:
 
     @property
     def title(self) -> str:
-        titles = dict.fromkeys(rules.get(r).title for r in self.rules)
-        return "; ".join(titles)
+        return "; ".join(dict.fromkeys(r.title for r in self.reasons))
 
     @property
     def why(self) -> str:
-        return "; ".join(rules.get(r).why for r in self.rules)
+        return "; ".join(r.why for r in self.reasons)
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,13 +111,13 @@ class Derivation:
     def __repr__(self) -> str:
         return f"<Derivation {self.name!r}: {len(self.steps)} steps, result {self.result}>"
 
-    def _repr_latex_(self) -> str:
-        from .render import latex
-        return "$$" + latex.render_body(self, "aligned") + "$$"
+    def _repr_latex_(self) -> str | None:
+        show = DISPLAY.get("latex")
+        return None if show is None else "$$" + show(self) + "$$"
 
     def __str__(self) -> str:
-        from .render import text
-        return text.render(self)
+        show = DISPLAY.get("text")
+        return repr(self) if show is None else show(self)
 
 
 @dataclass

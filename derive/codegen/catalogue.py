@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 
 from sympy import Derivative, Expr, Symbol, log
 
-from .. import __version__
+from ..version import __version__
 from ..model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w, y, y_ls, z
 from ..records import Derivation
 from ..render.printers import TextPrinter
@@ -48,8 +48,8 @@ MODULE_NAME = "softmax_cross_entropy"
 
 def _derived(name: str) -> Derivation:
     """The derivation ``name``, checked (on first use) by :func:`derive.derivation`."""
-    from .. import derivation
-    return derivation(name)
+    from ..check import checked
+    return checked(name)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from sympy import Derivative, Expr, IndexedBase, Symbol
 
-from .. import __version__, budget
+from .. import budget
+from ..version import __version__
 from ..errors import DeriveError
 from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
 from ..records import Derivation
@@ -101,8 +102,8 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
 
 def _derivation(name: str) -> Derivation:
     """The checked derivation ``name`` (checked on first use)."""
-    from .. import derivation
-    return derivation(name)
+    from ..check import checked
+    return checked(name)
 
 
 def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:

@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from .. import records
 from ..errors import DeriveError
 
 RENDERERS = ("latex", "markdown", "text")
+
+
+def _text(derivation) -> str:
+    return import_module(".text", __name__).render(derivation)
+
+
+def _latex(derivation) -> str:
+    return import_module(".latex", __name__).render_body(derivation, "aligned")
+
+
+records.DISPLAY.update(text=_text, latex=_latex)  # print(d), and d in a notebook
 
 
 def render(fmt: str, derivations, **settings) -> str:

@@ -23,10 +23,12 @@ text (``\\$`` is a dollar sign, a lone ``$`` is text); :func:`plain` gives it fo
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from .. import rules
-from ..records import Derivation, Step
 from .printers import latex, latex_rows
+
+if TYPE_CHECKING:  # the records, for types only
+    from ..records import Derivation, Step
 
 # \allowdisplaybreaks[1]: a page break between two steps costs 9999, against -200 for one before
 # a \derivation; the \vfil fills the page it ends, so that page costs nothing for being short.
@@ -97,7 +99,7 @@ def plain(text: str) -> str:
 
 
 def _annotation(step: Step) -> str:
-    labels = dict.fromkeys(rules.get(r).latex_title for r in step.rules)
+    labels = dict.fromkeys(r.tex for r in step.reasons)
     return "; ".join(labels)
 
 

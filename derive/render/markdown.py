@@ -4,9 +4,12 @@ The ``$$ \\begin{aligned} ... $$`` blocks render in Jupyter and on GitHub.
 """
 from __future__ import annotations
 
-from .. import rules
-from ..records import Derivation
+from typing import TYPE_CHECKING
+
 from .latex import render_body
+
+if TYPE_CHECKING:  # the records, for types only
+    from ..records import Derivation
 
 
 def render(derivation: Derivation) -> str:
@@ -17,7 +20,7 @@ def _section(d: Derivation) -> str:
     out = [f"## {d.title} (`{d.name}`)", "", d.description, "",
            "$$", render_body(d, "aligned"), "$$", "", "Steps:", ""]
     for n, step in enumerate(d.steps, 1):
-        reasons = "; ".join(f"{rules.get(r).why} (`{r}`)" for r in step.rules)
+        reasons = "; ".join(f"{r.why} (`{r.rule}`)" for r in step.reasons)
         last = step.aside and (n == len(d.steps) or not d.steps[n].aside)
         kind = "special case" if d.special(n - 1) else "aside"
         aside = f" ({kind}, not continued)" if last else f" ({kind})" if step.aside else ""

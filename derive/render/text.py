@@ -1,10 +1,13 @@
 """Plain-text renderer for a terminal: one line a step in Unicode, and the rule under it."""
 from __future__ import annotations
 
-from .. import rules
-from ..records import Derivation
+from typing import TYPE_CHECKING
+
 from .latex import plain
 from .printers import text
+
+if TYPE_CHECKING:  # the records, for types only
+    from ..records import Derivation
 
 
 def render(derivation: Derivation) -> str:
@@ -18,7 +21,7 @@ def _section(d: Derivation) -> str:
         if d.continues(n - 1):
             lhs = " " * len(lhs)
         out.append(f"{n:>2}. {lhs} = {text(step.expr)}")
-        reasons = "; ".join(f"{rules.get(r).title} ({rules.get(r).why})" for r in step.rules)
+        reasons = "; ".join(f"{r.title} ({r.why})" for r in step.reasons)
         aside = "special case: " if d.special(n - 1) else "aside: " if step.aside else ""
         out.append(f"      ↳ {aside}{reasons}")
     return "\n".join(out)

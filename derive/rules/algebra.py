@@ -4,7 +4,7 @@ from __future__ import annotations
 from sympy import Indexed, KroneckerDelta, Mul, S, Sum, UnevaluatedExpr, expand_mul, factor_terms
 
 from ..model import ONE_HOT, PROBABILITY, SumExcept, Y, c, q, y, y_ls
-from . import rule
+from .registry import rule
 
 # ---- facts about the target ------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from sympy import (Add, Derivative, Indexed, KroneckerDelta, Mul, Pow, S, Sum, U
 
 from ..model import (LINEAR, TARGET_OF, E, E_lin, K, Q, W, Y, Z, b, depends_on_logits, ell, i,
                      is_abbreviation, is_logit, j, linear, q, sig, z)
-from . import _single_variable, _split_constant, rule
+from .registry import _single_variable, _split_constant, rule
 
 # ---- derivatives -----------------------------------------------------------------------------
 

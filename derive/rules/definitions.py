@@ -5,7 +5,7 @@ from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum, Symbol, exp, expa
 
 from ..model import (ABBREVIATIONS, E, E_b, E_ls, E_T, E_w, L, diag_q, is_logit, outer_grad,
                      outer_q, p, q, sig, x, y, y_ls, z, Loss, POSITIVE)
-from . import _is_exp_sum, rule
+from .registry import _is_exp_sum, rule
 
 # ---- definitions -----------------------------------------------------------------------------
 

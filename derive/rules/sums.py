@@ -5,7 +5,7 @@ from __future__ import annotations
 from sympy import Add, KroneckerDelta, Mul, Pow, S, Sum, UnevaluatedExpr, expand_mul, log
 
 from ..model import SumExcept
-from . import _split_constant, rule
+from .registry import _split_constant, rule
 
 # ---- logarithms and sums ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from itertools import combinations, product
 from sympy import Add, Dummy, KroneckerDelta, Mul, Number, Pow, S, Sum, count_ops, expand_mul, factor, igcd
 
 from ..model import c, k
-from . import rule
+from .registry import rule
 
 #: Most terms of a sum that "take out a common factor" compares in pairs.
 PAIRS_OF_AT_MOST = 12
