@@ -44,8 +44,9 @@ __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", 
 
 def derivation(name: str) -> Derivation:
     """The derivation ``name`` (see :func:`names`), with every step checked."""
-    from . import render  # noqa: F401 (a derivation prints itself through the renderers)
     from .check import checked
+    from .render import register
+    register()  # a derivation prints itself through the renderers
     return checked(name)
 
 
@@ -68,7 +69,8 @@ def _checked_gradient(loss, assume, name, timeout):
     """The checked derivation of ``loss`` and the checker's report on it."""
     from . import budget
     with budget.deadline(timeout):
-        from . import render  # noqa: F401 (a derivation prints itself through the renderers)
+        from .render import register
+        register()  # a derivation prints itself through the renderers
         from .auto import gradient as build
         from .check import check
         from sympy import Basic

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .. import records
 from ..errors import DeriveError
 
 RENDERERS = ("latex", "markdown", "text")
@@ -21,7 +20,11 @@ def _latex(derivation) -> str:
     return import_module(".latex", __name__).render_body(derivation, "aligned")
 
 
-records.DISPLAY.update(text=_text, latex=_latex)  # print(d), and d in a notebook
+def register() -> None:
+    """Let a derivation print itself (``print(d)``, and ``d`` in a notebook) through these
+    renderers; the records import nothing of them."""
+    from .. import records
+    records.DISPLAY.update(text=_text, latex=_latex)
 
 
 def render(fmt: str, derivations, **settings) -> str:

@@ -1,0 +1,290 @@
+"""The ``derive`` command's commands: each reads its arguments and writes its output whole."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..derivations import CATALOGUE, names
+from ..errors import CheckError, InputError
+from .parser import _UsageError
+from .output import _print, _deliver, _writable, _say, _status, _watch
+
+
+def _own_derivation(args, assume: str | None = None, loss=None):
+    """The checked derivation of the loss given with --loss (``loss``, when already parsed)
+    and the checker's report on it."""
+    if getattr(args, "route", None):
+        raise _UsageError("give either --route or --loss, not both")
+    import derive
+    from ..model import c
+    loss = derive.parse(args.loss) if loss is None else loss
+    assume = assume or args.assume
+    if assume not in (None, "one-hot") and loss.has(c):
+        raise _UsageError("the loss uses the class c of a one-hot target: give --assume one-hot")
+    _status().show("your loss", 1, 1)
+    return derive._checked_gradient(loss, assume, getattr(args, "name", None), args.timeout)
+
+
+def _without_loss(args) -> None:
+    """--name, --assume, --param and --array only make sense with --loss."""
+    if getattr(args, "loss", None) is not None:
+        return
+    given = [option for option, attribute in (("--name", "name"), ("--assume", "assume"),
+                                              ("--param", "param"), ("--array", "array"))
+             if getattr(args, attribute, None)]
+    if given:
+        raise _UsageError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with --loss")
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+def _selected(args) -> list[str]:
+    """The derivations asked for with --route, in the order given (each once), or all."""
+    if not args.route:
+        return names()
+    chosen: list[str] = []
+    for name in args.route:
+        if name not in CATALOGUE:
+            import difflib
+            close = difflib.get_close_matches(name, names(), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names())}"
+            raise _UsageError(f"unknown derivation {name!r}; {hint}")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def _render(args) -> int:
+    settings = {"document": True} if getattr(args, "document", False) else {}
+    _writable(args.output)
+    from ..render import render
+    if args.loss is not None:
+        _deliver(render(args.command, [_own_derivation(args)[0]], **settings), args.output)
+        return 0
+    routes = _selected(args)
+    _watch(routes)
+    from .. import derivation
+    _deliver(render(args.command, [derivation(n) for n in routes], **settings), args.output)
+    return 0
+
+
+def _check(args) -> int:
+    if args.loss is not None:
+        d, report = _own_derivation(args)
+        from ..check.core import SIZES
+        proved = ("step " if len(report.proved) == 1 else "steps ") + \
+            (", ".join(map(str, report.proved)) or "none")
+        from ..render.printers import text
+        from ..rules.tidy import cost
+        _print(f"{d.name}: {len(report.steps)} steps, {report.samples:,} samples at "
+               f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}; "
+               f"result = {text(d.result)} (cost {cost(d.result)})\n")
+        return 0
+    routes = _selected(args)
+    _watch(routes)
+    from ..check import check
+    from ..check.core import SIZES
+    from ..derivations import build
+    from ..render.printers import text
+    lines = []
+    try:
+        for n, name in enumerate(routes, 1):
+            _status().show(name, n, len(routes))
+            report = check(build(name))
+            proved = ("step " if len(report.proved) == 1 else "steps ") + \
+                (", ".join(map(str, report.proved)) or "none")
+            lines.append(f"{name}: {len(report.steps)} steps, {report.samples:,} samples at "
+                         f"K={SIZES[0]}..{SIZES[-1]}; proved symbolically: {proved}; "
+                         f"result = {text(report.goal)}\n")
+    except CheckError:
+        _print("".join(lines))  # the ones that passed, then the failure
+        raise
+    _print("".join(lines))
+    return 0
+
+
+def _list(args) -> int:
+    width = max(map(len, CATALOGUE))
+    _print("".join(f"{name:<{width}}  {description}\n"
+                   for name, (_, description) in CATALOGUE.items()))
+    return 0
+
+
+def _vector(values, what: str, allow_minus_inf: bool = False) -> list[float]:
+    for v in values:
+        if math.isnan(v) or (math.isinf(v) and not (allow_minus_inf and v < 0)):
+            raise InputError(f"{what}: {v} is not allowed (must be finite"
+                             f"{' or -inf' if allow_minus_inf else ''})")
+    return list(values)
+
+
+#: what ``derive eval`` runs of the generated module, and the derivations those functions need
+EVAL_FUNCTIONS = ("softmax", "cross_entropy_with_grad")
+EVAL_DERIVATIONS = ["shift-invariance", "any-target"]
+
+
+def _eval(args) -> int:
+    import numpy as np
+
+    from ..codegen import load_module
+    if args.probs is not None:
+        probs = _vector(args.probs, "--probs")
+        if min(probs) < 0:
+            raise InputError("--probs: probabilities must not be negative")
+        if abs(sum(probs) - 1) > 1e-6:
+            raise InputError(f"--probs: probabilities must sum to 1, not {sum(probs):g}")
+        with np.errstate(divide="ignore"):
+            logits = np.log(np.asarray(probs))  # softmax(log p) = p when Σp = 1; 0 -> masked
+    else:
+        logits = np.asarray(_vector(args.logits, "--logits", allow_minus_inf=True))
+    size = logits.size
+    if args.label is None and args.target is None:
+        if args.loss is None:
+            raise _UsageError("give the true class with --label, or a target with --target")
+        target = None
+    elif args.label is not None:
+        if not 0 <= args.label < size:
+            raise InputError(f"--label: {args.label} is out of range 0..{size - 1}")
+        target = np.asarray(args.label)
+    else:
+        target = np.asarray(_vector(args.target, "--target"))
+        if target.size != size:
+            raise InputError(f"--target has {target.size} values but there are {size} classes")
+        if target.min() < 0:
+            raise InputError("--target: probabilities must not be negative")
+    if args.loss is not None:
+        return _eval_own(args, logits, target)
+    _watch(EVAL_DERIVATIONS)
+    m = load_module(functions=EVAL_FUNCTIONS)  # checks only what these functions need
+    loss, grad = m.cross_entropy_with_grad(logits, target)
+    fmt = _formatter(args.digits)
+    _print(f"softmax   {' '.join(map(fmt, m.softmax(logits)))}\n"
+           f"loss      {fmt(float(loss))}\n"
+           f"gradient  {' '.join(map(fmt, grad))}\n")
+    return 0
+
+
+def _formatter(digits: int):
+    """Numbers with ``digits`` decimals, zero as 0.0000 (never -0.0000)."""
+    def fmt(value) -> str:
+        text = f"{float(value):.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return fmt
+
+
+def _eval_own(args, logits, target) -> int:
+    """Loss and gradient of --loss at the numbers given, from its checked derivation."""
+    import numpy as np
+
+    import derive
+    from ..model import c, needs_positive_target, y
+    from ..parse.names import ALIASES
+    values = {}
+    for option, items, read in (("--param", args.param, float),
+                                ("--array", args.array,
+                                 lambda text: [float(v) for v in text.split(",")])):
+        for item in items:
+            name, _, numbers = item.partition("=")
+            name = ALIASES.get(name.strip(), name.strip())
+            if name in values:
+                raise _UsageError(f"{option} {name}: given more than once")
+            try:
+                values[name] = read(numbers)
+            except ValueError:
+                form = "NAME=NUMBER" if option == "--param" else "NAME=V1,V2,... with numbers"
+                raise InputError(f"{option} {item!r}: give {form}") from None
+    if not np.all(np.isfinite(logits)):
+        raise InputError("--loss: give finite logits")
+    loss = derive.parse(args.loss)
+    one_hot, uses_target = loss.has(c), loss.has(y)
+    if one_hot and (target is None or target.ndim != 0):
+        raise InputError("the loss uses the class c: give --label")
+    if target is None and uses_target:
+        raise _UsageError("the loss uses the target y: give --target, or --label for a one-hot "
+                          "target")
+    if target is not None and not (one_hot or uses_target):
+        raise _UsageError(f"{'--target' if args.target is not None else '--label'}: the loss "
+                          "uses neither the target y nor the class c; give no target")
+    if args.target is not None and not uses_target:
+        raise _UsageError("--target: the loss does not use the target y; give --label for the "
+                          "class c")
+    if target is not None and needs_positive_target(loss) and (target.ndim == 0 or
+                                                              target.min() <= 0):
+        raise InputError("the loss takes the log or a root of the target, so it is defined for "
+                         "positive targets only: give --target with every entry above 0")
+    d = _own_derivation(args, assume="one-hot" if one_hot else "any", loss=loss)[0]
+    if target is None:
+        target = np.zeros(logits.size)
+    elif target.ndim == 0:
+        values["c"] = int(target)
+        target = np.eye(logits.size)[int(target)]
+    fmt = _formatter(args.digits)
+    symbol = d.steps[0].lhs
+    value = derive.evaluate(symbol, list(logits), list(target), **values)
+    grad = [derive.evaluate(d.result, list(logits), list(target), k=n, **values)
+            for n in range(logits.size)]
+    _print(f"loss      {fmt(value)}\ngradient  {' '.join(map(fmt, grad))}\n")
+    return 0
+
+
+def _code(args) -> int:
+    _writable(args.output)
+    if args.loss is not None:
+        _deliver(_own_source(args), args.output)
+        return 0
+    _watch(None)
+    from ..codegen import source
+    _deliver(source(), args.output)
+    return 0
+
+
+def _own_source(args) -> str:
+    """The generated module of --loss, named by --name."""
+    from ..codegen import own as lossmodule
+    lossmodule.module_name(args.name)
+    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args)[0], args.name))
+
+
+def _build(args) -> int:
+    if args.loss is not None:
+        return _build_own(args)
+    _watch(None)
+    from .. import build
+    if args.check:
+        return _check_files(args.output, build.stale(args.output), "derive build")
+    created = build.make_folder(args.output, create=False)  # refuse a bad folder before checking
+    return _wrote(args.output, created, build.write(args.output))
+
+
+def _build_own(args) -> int:
+    """NAME.py, NAME.tex and NAME.md of --loss in the folder --output."""
+    from .. import build
+    from ..codegen import own as lossmodule
+    from ..render import render
+    name = lossmodule.module_name(args.name)
+    d = _own_derivation(args)[0]
+    files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name)),
+             f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
+    if args.check:
+        return _check_files(args.output, build.stale(args.output, files), "derive build --loss")
+    created = build.make_folder(args.output)
+    return _wrote(args.output, created, build.write_files(args.output, files))
+
+
+def _check_files(folder: Path, stale: list[Path], command: str) -> int:
+    """Say which files are stale (exit status 1), or that the folder is up to date."""
+    _print("".join(f"stale: {path}\n" for path in stale) if stale else f"{folder}: up to date\n")
+    if stale:
+        _say(f"{len(stale)} file(s) in {folder} are stale; run `{command}`")
+        return 1
+    return 0
+
+
+def _wrote(folder: Path, created: bool, written: list[Path]) -> int:
+    _print((f"created {folder}\n" if created else "") + "".join(f"wrote {path}\n"
+                                                               for path in written))
+    return 0
+
+
+_COMMANDS = {"latex": _render, "markdown": _render, "text": _render, "check": _check,
+             "list": _list, "eval": _eval, "code": _code, "build": _build}
