@@ -154,7 +154,8 @@ def test_the_tidying_steps_are_checked_and_kept_only_where_they_shorten(derived)
 
 @pytest.mark.parametrize("name", ["focal", "sigmoid focal", "label smoothing", "Brier score"])
 def test_a_broken_row_says_each_term_once(derived, name):
-    from derive.render.printers import latex, latex_rows
+    from derive.render.printers import latex
+    from derive.render.rows import latex_rows
     for step in derived[name].steps:
         whole = latex(step.expr)
         rows = latex_rows(step.expr, 30.0)

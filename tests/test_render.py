@@ -135,7 +135,7 @@ def _wide_denominator():
 
 
 def test_a_quotient_too_wide_for_a_row_is_printed_over_its_denominator():
-    from derive.render.printers import latex_rows
+    from derive.render.rows import latex_rows
     den, total = _wide_denominator()
     expr = q[k] * (y[k] - total) / den ** 2
     assert latex(expr).startswith(r"\frac{1}{")  # (1/den) Σ… where it fits
@@ -145,7 +145,7 @@ def test_a_quotient_too_wide_for_a_row_is_printed_over_its_denominator():
 
 def test_a_wide_factor_stands_on_its_own_row_before_a_broken_bracket():
     from sympy import Add
-    from derive.render.printers import latex_rows, width
+    from derive.render.rows import latex_rows, width
     den, total = _wide_denominator()
     bracket = Add(*(q[n] * y[k] * total for n in range(1, 6)))
     rows = latex_rows(den * bracket, 30.0)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .printers import latex, latex_rows
+from .printers import latex
+from .rows import latex_rows
 
 if TYPE_CHECKING:  # the records, for types only
     from ..records import Derivation, Step
