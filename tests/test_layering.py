@@ -84,3 +84,9 @@ def test_renderers_read_only_the_records():
     graph = _imports(_modules())
     for name in ("derive.render.latex", "derive.render.markdown", "derive.render.text"):
         assert "derive.rules" not in graph[name], name
+
+
+def test_no_module_is_over_400_lines():
+    long = {name: n for name, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}

@@ -11,8 +11,7 @@ from derive.codegen import ir, module
 from derive.codegen import own as lossmodule
 from derive.codegen.backends import numpy_runtime
 from derive.codegen.rewrites import Rewrite
-from derive.codegen.rewrites.labels import LABEL_REWRITES
-from derive.codegen.rewrites.stability import REWRITES
+from derive.codegen.lower import CITED
 from derive.codegen.to_array import to_array
 
 FOCAL = "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)"
@@ -38,7 +37,7 @@ def test_the_runtime_is_emitted_as_its_own_source_with_what_it_calls():
     assert numpy_runtime.needed({"_take", "numpy.exp"}) == ["_take"]
 
 
-@pytest.mark.parametrize("rewrite", [rw for rw in (*REWRITES, *LABEL_REWRITES)
+@pytest.mark.parametrize("rewrite", [rw for rw in CITED
                                      if rw.source], ids=lambda rw: rw.name)
 def test_a_rewrite_of_the_model_cites_a_main_step_of_a_derivation(rewrite):
     name, number = rewrite.step(derive.derivation)
@@ -54,9 +53,9 @@ def test_a_rewrite_citing_a_rule_its_derivation_does_not_use_is_refused():
 
 
 def test_rewrites_have_distinct_names_and_reasons():
-    names = [rw.name for rw in (*REWRITES, *LABEL_REWRITES)]
+    names = [rw.name for rw in CITED]
     assert len(names) == len(set(names))
-    assert all(rw.why for rw in (*REWRITES, *LABEL_REWRITES))
+    assert all(rw.why for rw in CITED)
 
 
 def test_one_minus_exp_is_exact_where_one_minus_q_is_not():

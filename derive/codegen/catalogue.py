@@ -38,9 +38,7 @@ from .ir import Values
 from .layer import comment as layer_comment
 from .layer import layer_lines
 from .lines import allocate
-from .lower import lower
-from .rewrites.labels import LABEL_REWRITES
-from .rewrites.stability import MASKED_SUM, REWRITES
+from .lower import CITED, lower
 from .to_array import softmax_definitions
 
 MODULE_NAME = "softmax_cross_entropy"
@@ -276,7 +274,7 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
             lines.append(f"  {what:<16} {d.name}, step {n}: {text(d.steps[n - 1].lhs)} = "
                          f"{text(d.steps[n - 1].expr)}, with q - y the gradient of "
                          "cross_entropy_with_grad, (Σy) q - y for any target")
-    for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
+    for rw in CITED:
         if rw.name in rewrites:
             step = rw.step(_derived)
             where = f" ({step[0]}, step {step[1]})" if step else ""

@@ -18,12 +18,17 @@ from sympy import Expr, Symbol, cse, numbered_symbols
 from ..model import free_indices, k
 from .backends import numpy as numpy_backend
 from .comments import CommentPrinter, comment
-from .ir import (CLASS, CLASSES, FULL, LOG_PROBS, LOG_PROBS_AT, PROBS, PROBS_AT, SCALAR,
-                 AtLabel, ClassSum, Values)
+from .ir import CLASS, FULL, LOG_PROBS, LOG_PROBS_AT, PROBS, PROBS_AT, SCALAR, AtLabel, Values
 from .lines import Lowering, allocate, renumber
 from .rewrites import optimize
-from .rewrites.labels import at_labels
-from .rewrites.stability import MASKED_SUM, REWRITES, exact_log_sum
+from .rewrites.labels import (LABEL_TERM, ONE_HOT_ENTRY, ONE_HOT_ROWS, ONE_HOT_SELECT,
+                              at_labels)
+from .rewrites.stability import (LOG1P_LOGSUMEXP, MASKED_SUM, REWRITES, SUM_OF_CONSTANT,
+                                 exact_log_sum)
+
+#: Every rewrite the lowering applies, in the order a module's header cites them.
+CITED = (*REWRITES, ONE_HOT_SELECT, ONE_HOT_ENTRY, ONE_HOT_ROWS, LABEL_TERM, SUM_OF_CONSTANT,
+         LOG1P_LOGSUMEXP, MASKED_SUM)
 from .to_array import class_axis, push_labels, to_array
 
 
@@ -50,12 +55,8 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     used: set[str] = set()
     shape = class_axis(set(values.arrays.values()))
 
-    def constant_sum(e):  # Σ_{i=1}^K x = K x for an x that does not vary along the classes
-        used.add("sum-of-constant")
-        return CLASSES * e.args[0]
-    arrays = [to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None).replace(
-        lambda e: isinstance(e, ClassSum) and not shape(e.args[0]).classes, constant_sum)
-        for _, expr in outputs]
+    arrays = [optimize(to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None),
+                       (SUM_OF_CONSTANT,), used, shape=shape) for _, expr in outputs]
     arrays = [optimize(a, REWRITES, used) for a in arrays]
     definitions = {sym: exact_log_sum(d, used) for sym, d in definitions.items()}
     if labels:

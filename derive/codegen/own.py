@@ -29,9 +29,7 @@ from .backends import numpy as backend
 from .backends import numpy_own as templates
 from .backends.numpy_own import HEADER, HOLES, OUTPUTS
 from .ir import LoweringError, Values, value_name
-from .lower import lower
-from .rewrites.labels import LABEL_REWRITES
-from .rewrites.stability import MASKED_SUM, REWRITES
+from .lower import CITED, lower
 from .to_array import softmax_definitions
 
 #: The arguments of the generated functions: a parameter of the loss may not take these names.
@@ -152,7 +150,7 @@ def source(s: LossSpec) -> str:
         step = d.steps[n - 1]
         sources.append(f"  {what:<10} {d.name}, step {n}: {text.doprint(step.lhs)} = "
                        f"{text.doprint(step.expr)}")
-    for rw in (*REWRITES, *LABEL_REWRITES, MASKED_SUM):
+    for rw in CITED:
         if rw.name in rewrites:
             step = rw.step(_derivation)
             where = f" ({step[0]}, step {step[1]})" if step else ""

@@ -26,8 +26,10 @@ class Rewrite:
 
     name: str
     why: str
-    apply: Callable[[Expr], Expr | None] | None
+    apply: Callable[..., Expr | None]
     source: tuple[str, str] | None = None
+    context: tuple[str, ...] = ()  # what ``apply`` takes besides the node, by keyword
+    whole: bool = False            # applies to the whole formula only, not to each node
 
     def step(self, derivation: Callable[[str], Derivation]) -> tuple[str, int] | None:
         """The derivation and the number of its step that proves this rewrite, found with
@@ -39,15 +41,27 @@ class Rewrite:
         return name, next(n for n, s in enumerate(d.steps, 1) if rule in s.rules)
 
 
-def optimize(expr: Expr, rewrites, used: set[str]) -> Expr:
-    """Apply ``rewrites`` to every node, children first, until none matches; the names of
-    those that did are added to ``used``."""
+def optimize(expr: Expr, rewrites, used: set[str], **context) -> Expr:
+    """Apply ``rewrites`` to every node, children first, until none matches (a ``whole``
+    rewrite to the whole formula, once); the names of those that did are added to ``used``.
+    ``context`` gives the rewrites what they take besides the node."""
+    def apply(rw, e):
+        return rw.apply(e, **{name: context[name] for name in rw.context})
+    for rw in (rw for rw in rewrites if rw.whole):
+        new = apply(rw, expr)
+        if new is not None and new != expr:
+            used.add(rw.name)
+            expr = new
+    rewrites = [rw for rw in rewrites if not rw.whole]
+    if not rewrites:
+        return expr
+
     def visit(e):
         if e.args and not isinstance(e, (Symbol, Number)):
             e = e.func(*map(visit, e.args))
         for _ in range(20):
             for rw in rewrites:
-                new = rw.apply(e)
+                new = apply(rw, e)
                 if new is not None and new != e:
                     used.add(rw.name)
                     e = visit(new)

@@ -6,10 +6,10 @@ from typing import Callable
 
 from sympy import Add, Expr, Mul, Pow, S, exp, log
 
-from ..ir import (LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum, Log1p,
-                  LogOneMinusExp, LogRatio, LogSumExp, OneMinusExp, Sigmoid, Softmax, SoftPlus,
-                  SumOffTop, SumXLogQ, XLogY)
-from . import Rewrite
+from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum,
+                  Log1p, LogOneMinusExp, LogRatio, LogSumExp, OneMinusExp, Sigmoid, Softmax,
+                  SoftPlus, SumOffTop, SumXLogQ, XLogY)
+from . import Rewrite, optimize
 
 
 def _is_one_minus(e: Expr, what: Callable[[Expr], bool]):
@@ -170,14 +170,33 @@ MASKED_SUM = Rewrite("masked-sum", "Σ_j y_j log q_j with 0 · log 0 = 0 where a
                      "masked (q_j = 0): the limit of y log q as y → 0", _masked_sum)
 
 
+def _log1p_logsumexp(e):
+    """Σ_j e^{z_j - a} as 1 + the sum of the other terms, and the log of that as log1p."""
+    exps = exp(SHIFTED)
+    if e == ClassSum(exps):
+        return 1 + SumOffTop(exps)
+    if isinstance(e, log) and e.args[0] == 1 + SumOffTop(exps):
+        return Log1p(SumOffTop(exps))
+    return None
+
+
+LOG1P_LOGSUMEXP = Rewrite(
+    "log1p-logsumexp", "Σ_j e^{z_j - a} = 1 + Σ_{j≠top} e^{z_j - a} and its log "
+    "log1p(Σ_{j≠top} e^{z_j - a}), with a = z_top the largest logit: exact where the top "
+    "dominates, so that 1 - q there keeps its digits", _log1p_logsumexp)
+
+
 def exact_log_sum(expr: Expr, used: set[str]) -> Expr:
     """``expr`` with Σ_j e^{z_j - a} as 1 + the sum of the other terms, and its log as log1p of
     that sum: exact where the top term dominates."""
-    exps = exp(SHIFTED)
-    others = SumOffTop(exps)
-    new = expr.xreplace({log(ClassSum(exps)): Log1p(others)}).xreplace(
-        {ClassSum(exps): 1 + others})
-    if new != expr:
-        used.add("log1p-logsumexp")
-    return new
+    return optimize(expr, (LOG1P_LOGSUMEXP,), used)
 
+
+def _sum_of_constant(e, shape):
+    if isinstance(e, ClassSum) and not shape(e.args[0]).classes:
+        return CLASSES * e.args[0]
+    return None
+
+
+SUM_OF_CONSTANT = Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same "
+                          "for every class", _sum_of_constant, context=("shape",))
