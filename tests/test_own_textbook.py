@@ -82,8 +82,14 @@ LOSSES = [
     ("Tversky", "1 - sum(q[i]*y[i], i)/(sum(q[i]*y[i], i) + alpha*sum(q[i]*(1 - y[i]), i) "
      "+ beta*sum((1 - q[i])*y[i], i))", "probability", {"alpha": 0.3, "beta": 0.7},
      -(alpha + beta) * q[k] * (y[k] - A) / D ** 2),
+    ("additive margin", "-log(exp(z[c] - m)/(exp(z[c] - m) + sum(exp(z[i]), i) - exp(z[c])))",
+     "one-hot", {"m": 0.35},
+     (exp(z[k]) - S(exp(z[i])) * d_kc) / (exp(z[c] - Symbol("m")) + S(exp(z[i])) - exp(z[c]))),
 ]
 IDS = [x[0] for x in LOSSES]
+#: Results longer than the form by hand, with the reason (strict: each must still be longer).
+LONGER = {"additive margin": "(1 + e^(m - z_c)(Σe^z - e^z_c))² is not seen to be "
+          "e^(2m - 2z_c) D², so the result keeps D/(…)² where the form by hand has 1/D"}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +110,9 @@ def _targets(assume, size, rng):
     return rng.uniform(0.1, 1, size), {}
 
 
-@pytest.mark.parametrize("name, text, assume, values, by_hand", LOSSES, ids=IDS)
+@pytest.mark.parametrize("name, text, assume, values, by_hand", [
+    pytest.param(*x, marks=pytest.mark.xfail(reason=LONGER[x[0]], strict=True))
+    if x[0] in LONGER else x for x in LOSSES], ids=IDS)
 def test_no_longer_than_by_hand_and_equal_to_it(derived, name, text, assume, values, by_hand):
     d = derived[name]
     rng = np.random.default_rng(1)

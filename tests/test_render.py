@@ -149,5 +149,5 @@ def test_a_wide_factor_stands_on_its_own_row_before_a_broken_bracket():
     den, total = _wide_denominator()
     bracket = Add(*(q[n] * y[k] * total for n in range(1, 6)))
     rows = latex_rows(den * bracket, 30.0)
-    assert rows[0] == latex(den) + r" \Bigl(" and rows[-1].endswith(r"\Bigr)")
+    assert rows[0] == r"\left(%s\right) \Bigl(" % latex(den) and rows[-1].endswith(r"\Bigr)")
     assert all(width(den) > 15 for _ in rows) and len(rows) >= 3

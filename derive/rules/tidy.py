@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-from sympy import Add, Dummy, KroneckerDelta, Mul, Number, Pow, S, Sum, count_ops, expand_mul, factor, igcd
+from sympy import (Add, Dummy, KroneckerDelta, Mul, Number, Pow, S, Sum, count_ops, exp, expand_mul,
+                   factor, igcd)
 
 from ..model import c, k
 from .registry import rule
@@ -230,8 +231,8 @@ def _factor_grouping(expr):
     return Mul(outer, *turned, evaluate=False) if outer == -1 else Mul(outer, *turned)
 
 
-@rule("merge-powers", "merge powers", "u^a u^b = u^{a+b}", kind="algebra", nodes=(Mul,),
-      once=True)
+@rule("merge-powers", "merge powers", "u^a u^b = u^{a+b}, and e^a e^b = e^{a+b}", kind="algebra",
+      nodes=(Mul,), once=True)
 def _merge_powers(expr):
     args = list(expr.args)
     powered = {f.base for f in args if isinstance(f, Pow)}
@@ -242,21 +243,21 @@ def _merge_powers(expr):
             break
     bases: dict = {}
     for f in expr.args:
-        base, exponent = f.as_base_exp() if isinstance(f, Pow) else (f, S.One)
+        base, exponent = f.as_base_exp() if isinstance(f, (Pow, exp)) else (f, S.One)
         if isinstance(base, Number):
             continue
         bases.setdefault(base, []).append(f)
     if all(len(v) < 2 for v in bases.values()):
         return None
     merged = []
-    for f in expr.args:
-        base = f.as_base_exp()[0] if isinstance(f, Pow) else f
+    for f in expr.args:  # e^u e^v = e^{u+v} too: the base of e^u is e
+        base = f.as_base_exp()[0] if isinstance(f, (Pow, exp)) else f
         group = bases.get(base)
         if group is None or len(group) < 2:
             merged.append(f)
         elif f is group[0]:
-            merged.append(Pow(base, Add(*(g.as_base_exp()[1] if isinstance(g, Pow) else S.One
-                                          for g in group))))
+            merged.append(Pow(base, Add(*(g.as_base_exp()[1] if isinstance(g, (Pow, exp))
+                                          else S.One for g in group))))
     return Mul(*merged)
 
 
