@@ -140,3 +140,29 @@ def test_a_fill_checks_the_declared_holes():
         scaffold.fill(numpy_functions.softmax, ("softmax",), {})
     text = scaffold.fill(numpy_functions.softmax, ("softmax",), {"softmax": ["probs = 1  # q"]})
     assert "        probs = 1  # q\n" in text and "hole" not in text
+
+
+def test_one_path_makes_a_module_of_any_spec():
+    """What differs between modules is their spec: here a loss of one line, whose module
+    includes the runtime helpers its function calls, found from the code."""
+    from derive.codegen import ModuleSpec, generate
+    from derive.codegen.backends import numpy_own
+    spec = ModuleSpec(functions=(("loss", numpy_own.loss, ("body",)),),
+                      lower=lambda function, hole, made: ["loss = 0 * logits[..., :1]  # 0"],
+                      cite=lambda made: ["  loss  nothing"],
+                      header=lambda sources, made: f'"""{sources}"""\nimport numpy\n'
+                                                   "_LABELS_ONLY = False\n",
+                      derivation=derive.derivation)
+    text = generate(spec, numpy_backend)
+    assert text.startswith('"""  loss  nothing"""') and "def _prepare(" in text
+    assert "def _take(" not in text  # only what the function calls
+    made = module.load("zero", text)
+    assert made.loss(np.ones((2, 3)), np.array([0, 2])).tolist() == [0.0, 0.0]
+
+
+def test_the_catalogue_and_a_users_loss_are_both_specs():
+    import inspect
+    from derive.codegen import own
+    for function in (catalogue.source, own.source):
+        code = inspect.getsource(function)
+        assert "generate(spec, backend)" in code and "scaffold.fill" not in code

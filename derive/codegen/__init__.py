@@ -13,10 +13,16 @@ The stages, one module each, in the order a formula goes through them:
 - :mod:`.backends`: a backend is an operation table, its runtime helpers (real Python, emitted
   with :mod:`inspect`) and its scaffolding (``numpy.py``, ``numpy_runtime.py``,
   ``numpy_scaffold.py``, ``numpy_own.py``);
-- :mod:`.catalogue`: the catalogue's module; :mod:`.own`: the module of a user's own loss;
-  :mod:`.layer`: the linear layer's contractions.
+- :mod:`.scaffold`: the fixed parts of public functions, real Python with declared holes;
+- :mod:`.spec`: one path for every module: a :class:`~.spec.ModuleSpec` and ``generate``;
+- :mod:`.catalogue`: the catalogue's module, and :mod:`.own`: the module of a user's own loss,
+  each a spec; :mod:`.layer`: the linear layer's contractions;
+- :mod:`.module`: ``load`` (the one place generated code is compiled) and the verification of
+  both kinds of module against their derivations.
 """
 from ..files import write_atomically
 from .catalogue import BODIES, FORMULAS, MODULE_NAME, load_module, source
+from .spec import ModuleSpec, generate
 
-__all__ = ["BODIES", "FORMULAS", "MODULE_NAME", "load_module", "source", "write_atomically"]
+__all__ = ["BODIES", "FORMULAS", "MODULE_NAME", "ModuleSpec", "generate", "load_module", "source",
+           "write_atomically"]

@@ -38,7 +38,8 @@ from .ir import Values
 from .layer import comment as layer_comment
 from .layer import layer_lines
 from .lines import allocate
-from .lower import CITED, lower
+from .lower import lower
+from .spec import ModuleSpec, generate
 from .to_array import softmax_definitions
 
 MODULE_NAME = "softmax_cross_entropy"
@@ -151,26 +152,21 @@ BODIES = {
 }
 
 
-def _fill(hole: str, definitions: dict, used: set[str], rewrites: set[str],
-          called: set[str]) -> list[str]:
-    """The lines of one hole: its formulas lowered by :func:`derive.lowering.lower`, after
-    the line of the shifted logits where they read them."""
+def _fill(hole: str, definitions: dict, made) -> list[str]:
+    """The lines of one hole: its formulas lowered by :func:`.lower.lower`, after the line of
+    the shifted logits where they read them."""
     body = BODIES[hole]
     values = Values(names=body.names, softmax=body.softmax, target=body.target)
     outputs = []
     for name, formula in body.outputs:
         if isinstance(formula, str):
-            used.add(formula)
+            made.formulas.add(formula)
             formula = FORMULAS[formula].expr()
         outputs.append((name, formula))
     program = lower(outputs, values, definitions, labels=body.labels, returns=body.returns,
                     free=body.free, rows=body.rows)
-    rewrites |= program.rewrites
-    called |= program.calls
-    lines = program.lines
-    if "shifted" in program.reads:
-        lines = [backend.SHIFTED, *lines]
-    return lines
+    lines = made.add(program)
+    return [backend.SHIFTED, *lines] if "shifted" in program.reads else lines
 
 
 def _layer(part: int) -> list[str]:
@@ -224,22 +220,18 @@ def source(functions: Iterable[str] | None = None) -> str:
     """
     names = _functions(functions)
     definitions = softmax_definitions(FORMULAS["probs"].expr(), FORMULAS["log_probs"].expr())
-    used: set[str] = {"probs", "log_probs"}
-    rewrites: set[str] = set()
-    called: set[str] = set()
-    parts = []
-    for name in names:
-        filled = {}
-        for hole in HOLES[name]:
-            if hole.startswith("linear"):
-                filled[hole] = _layer(0 if hole == "linear_logits" else 1)
-            else:
-                filled[hole] = _fill(hole, definitions, used, rewrites, called)
-        parts.append("\n\n" + scaffold.fill(getattr(functions_module, name), HOLES[name], filled))
-    sources = "\n".join(_sources(used, names, rewrites))
-    helpers = backend.runtime(called | scaffold.names("".join(parts)))
-    return (header.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
-            + helpers + "".join(parts))
+
+    def fill(function, hole, made):
+        if hole.startswith("linear"):
+            return _layer(0 if hole == "linear_logits" else 1)
+        return _fill(hole, definitions, made)
+
+    def head(sources, made):
+        return header.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
+    spec = ModuleSpec(tuple((name, getattr(functions_module, name), HOLES[name]) for name in names),
+                      fill, lambda made: _sources(made.formulas | {"probs", "log_probs"}, names),
+                      head, _derived)
+    return generate(spec, backend)
 
 
 def _exports(names: list[str]) -> str:
@@ -249,10 +241,9 @@ def _exports(names: list[str]) -> str:
                          break_long_words=False, break_on_hyphens=False) + "]"
 
 
-def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
+def _sources(used: set[str], names: list[str]) -> list[str]:
     """Where each formula of the module comes from (derivation and step), for the formulas its
-    functions use, the ``batch-mean`` derivation that ``reduction="mean"`` implements, and the
-    rewrites that made them stable, each wrapped at 95 columns."""
+    functions use, and the ``batch-mean`` derivation that ``reduction="mean"`` implements."""
     text = TextPrinter().doprint
     lines = []
     for key, formula in FORMULAS.items():
@@ -274,13 +265,7 @@ def _sources(used: set[str], names: list[str], rewrites: set[str]) -> list[str]:
             lines.append(f"  {what:<16} {d.name}, step {n}: {text(d.steps[n - 1].lhs)} = "
                          f"{text(d.steps[n - 1].expr)}, with q - y the gradient of "
                          "cross_entropy_with_grad, (Σy) q - y for any target")
-    for rw in CITED:
-        if rw.name in rewrites:
-            step = rw.step(_derived)
-            where = f" ({step[0]}, step {step[1]})" if step else ""
-            lines.append(f"  {rw.name}: {rw.why}{where}")
-    return [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
-                          break_on_hyphens=False) for line in lines]
+    return lines
 
 
 def load_module(name: str = MODULE_NAME,

@@ -24,12 +24,13 @@ from ..errors import DeriveError
 from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
 from ..records import Derivation
 from ..render.printers import TextPrinter
-from . import module, scaffold
+from . import module
 from .backends import numpy as backend
 from .backends import numpy_own as templates
 from .backends.numpy_own import HEADER, HOLES, OUTPUTS
 from .ir import LoweringError, Values, value_name
-from .lower import CITED, lower
+from .lower import lower
+from .spec import ModuleSpec, generate
 from .to_array import softmax_definitions
 
 #: The arguments of the generated functions: a parameter of the loss may not take these names.
@@ -121,74 +122,60 @@ def source(s: LossSpec) -> str:
         values.scalar(sym)
     for base in s.arrays:
         values.array(base)
-    rewrites: set[str] = set()
-    called: set[str] = set()
-    reads: set[str] = set()
-    bodies = {}
-    for function, outputs in OUTPUTS.items():
-        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in outputs]
+
+    def lowered(function, hole, made):  # the labels' case, and the probabilities' case
+        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in OUTPUTS[function]]
         cases = []
         for labels in ((True,) if s.labels_only else (True, False)):
             budget.check(f"generating the code of {function}")
             try:
-                program = lower(formulas, values, definitions, labels=labels)
+                cases.append(made.add(lower(formulas, values, definitions, labels=labels)))
             except LoweringError as e:
                 raise LoweringError(f"cannot generate code for this loss: {e}") from None
-            rewrites |= program.rewrites
-            called |= program.calls
-            reads |= program.reads
-            cases.append(program.lines)
-        bodies[function] = cases
-    needs_shift = bool({"shift", "shifted", "top"} & reads)
+        return cases
 
-    symbol = s.derivation.steps[0].lhs
-    cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
-    if needs_shift:
-        cited += softmax_sources
-    sources = []
-    for what, d, n in cited:
-        step = d.steps[n - 1]
-        sources.append(f"  {what:<10} {d.name}, step {n}: {text.doprint(step.lhs)} = "
-                       f"{text.doprint(step.expr)}")
-    for rw in CITED:
-        if rw.name in rewrites:
-            step = rw.step(_derivation)
-            where = f" ({step[0]}, step {step[1]})" if step else ""
-            sources.append(f"  {rw.name}: {rw.why}{where}")
+    def shifts(made) -> bool:
+        return bool({"shift", "shifted", "top"} & made.reads)
 
-    scalars = ", ".join(sym.name for sym in s.scalars)
-    arrays = ", ".join(base.label.name for base in s.arrays)
     value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
     names = (tuple(sym.name for sym in s.scalars), tuple(b.label.name for b in s.arrays))
     unpack = [f"{', '.join(value_names)}, = _values(values, logits, {names[0]!r}, {names[1]!r})"
               if value_names else "_values(values, logits, (), ())"]
-    sources = [textwrap.fill(line, 95, subsequent_indent="      ", break_long_words=False,
-                             break_on_hyphens=False) for line in sources]
-    parts = [HEADER.format(
-        title=s.name, loss=f"{text.doprint(symbol)} = {text.doprint(s.loss)}",
-        version=__version__, sources="\n".join(sources),
-        targets=textwrap.fill(
-            "Targets: integer class labels of shape logits.shape[:-1] (the loss uses the label "
-            "c)." if s.labels_only else "Targets: integer class labels of shape "
-            "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
-            "renormalised).", 95),
-        values=_describe_values(scalars, arrays), labels_only=s.labels_only)]
-    functions = []
-    for function in OUTPUTS:
-        cases = bodies[function]
-        body = list(unpack)
-        if needs_shift:
-            body += ["shift, top = _shift(logits)", backend.SHIFT_CODE]
-        body.append(backend.QUIET)
+
+    def body(function, hole, cases, made):
+        lines = list(unpack)
+        if shifts(made):
+            lines += ["shift, top = _shift(logits)", backend.SHIFT_CODE]
+        lines.append(backend.QUIET)
         if s.labels_only:
-            body += _indent(cases[0], 4)
-        else:
-            body.append("    if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c")
-            body += _indent(cases[0], 8) + ["    else:"] + _indent(cases[1], 8)
-        functions.append("\n\n" + scaffold.fill(getattr(templates, function), HOLES[function],
-                                                 {"body": body}))
-    parts.append(backend.runtime(called | scaffold.names("".join(functions))))
-    return "".join(parts + functions)
+            return lines + _indent(cases[0], 4)
+        return (lines + ["    if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c"]
+                + _indent(cases[0], 8) + ["    else:"] + _indent(cases[1], 8))
+
+    def cite(made):
+        cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
+        if shifts(made):
+            cited += softmax_sources
+        return [f"  {what:<10} {d.name}, step {n}: {text.doprint(d.steps[n - 1].lhs)} = "
+                f"{text.doprint(d.steps[n - 1].expr)}" for what, d, n in cited]
+
+    scalars = ", ".join(sym.name for sym in s.scalars)
+    arrays = ", ".join(base.label.name for base in s.arrays)
+    symbol = s.derivation.steps[0].lhs
+
+    def head(sources, made):
+        return HEADER.format(
+            title=s.name, loss=f"{text.doprint(symbol)} = {text.doprint(s.loss)}",
+            version=__version__, sources=sources,
+            targets=textwrap.fill(
+                "Targets: integer class labels of shape logits.shape[:-1] (the loss uses the "
+                "label c)." if s.labels_only else "Targets: integer class labels of shape "
+                "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
+                "renormalised).", 95),
+            values=_describe_values(scalars, arrays), labels_only=s.labels_only)
+    spec = ModuleSpec(tuple((f, getattr(templates, f), HOLES[f]) for f in OUTPUTS), lowered,
+                      cite, head, _derivation, arrange=body)
+    return generate(spec, backend)
 
 
 def _describe_values(scalars: str, arrays: str) -> str:
