@@ -16,9 +16,9 @@ from .errors import OutputError
 
 def artifacts() -> dict[str, str]:
     """File name -> content, in a fixed order; the same bytes on every run."""
-    from . import derivation
+    from .check import checked
     from .render import render
-    derivations = [derivation(n) for n in names()]
+    derivations = [checked(n) for n in names()]
     files = {f"{MODULE_NAME}.py": source(),
              "derivations.tex": render("latex", derivations, document=True)}
     for d in derivations:

@@ -30,10 +30,7 @@ from ..model import LINEAR, E, E_b, E_T, E_w, T, W, b, epsilon, i, k, l, p, q, w
 from ..records import Derivation
 from ..render.printers import TextPrinter
 from . import module, scaffold
-from .backends import numpy as backend
-from .backends import numpy_functions as functions_module
-from .backends import numpy_scaffold as header
-from .backends.numpy_functions import HOLES
+from .backends import numpy as numpy_backend
 from .ir import Values
 from .layer import comment as layer_comment
 from .layer import layer_lines
@@ -43,6 +40,8 @@ from .spec import ModuleSpec, generate
 from .to_array import softmax_definitions
 
 MODULE_NAME = "softmax_cross_entropy"
+#: The public functions of the module and their holes, in the module's order (the backend's).
+HOLES = numpy_backend.CATALOGUE.HOLES
 
 
 def _derived(name: str) -> Derivation:
@@ -152,7 +151,7 @@ BODIES = {
 }
 
 
-def _fill(hole: str, definitions: dict, made) -> list[str]:
+def _fill(hole: str, definitions: dict, made, backend) -> list[str]:
     """The lines of one hole: its formulas lowered by :func:`.lower.lower`, after the line of
     the shifted logits where they read them."""
     body = BODIES[hole]
@@ -169,7 +168,7 @@ def _fill(hole: str, definitions: dict, made) -> list[str]:
     return [backend.SHIFTED, *lines] if "shifted" in program.reads else lines
 
 
-def _layer(part: int) -> list[str]:
+def _layer(part: int, backend) -> list[str]:
     lines = layer_lines(LINEAR.statement, [("grad_bias", _last_result("linear-layer", b)),
                                            ("grad_weight", _derived("linear-layer").result)])[part]
     if backend.IN_PLACE:
@@ -188,7 +187,7 @@ def _last_result(name: str, base) -> Expr:
 
 def _requires(name: str) -> set[str]:
     """The other public functions that public function ``name`` calls, read from its code."""
-    function = getattr(functions_module, name)
+    function = getattr(numpy_backend.CATALOGUE, name)
     return scaffold.names(inspect.getsource(function)) & set(HOLES) - {name}
 
 
@@ -211,8 +210,9 @@ def _functions(subset: Iterable[str] | None) -> list[str]:
     return [name for name in HOLES if name in wanted]
 
 
-def source(functions: Iterable[str] | None = None) -> str:
-    """The generated module's source: deterministic, the same bytes on every run.
+def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str:
+    """The generated module's source for ``backend``: deterministic, the same bytes on every
+    run.
 
     ``functions`` names the public functions to put in it (the functions they call come too);
     by default all of them.  Only the derivations whose formulas those functions implement are
@@ -223,12 +223,12 @@ def source(functions: Iterable[str] | None = None) -> str:
 
     def fill(function, hole, made):
         if hole.startswith("linear"):
-            return _layer(0 if hole == "linear_logits" else 1)
-        return _fill(hole, definitions, made)
+            return _layer(0 if hole == "linear_logits" else 1, backend)
+        return _fill(hole, definitions, made, backend)
 
     def head(sources, made):
-        return header.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
-    spec = ModuleSpec(tuple((name, getattr(functions_module, name), HOLES[name]) for name in names),
+        return backend.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
+    spec = ModuleSpec(tuple((name, getattr(backend.CATALOGUE, name), HOLES[name]) for name in names),
                       fill, lambda made: _sources(made.formulas | {"probs", "log_probs"}, names),
                       head, _derived)
     return generate(spec, backend)

@@ -25,14 +25,14 @@ from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
 from ..records import Derivation
 from ..render.printers import TextPrinter
 from . import module
-from .backends import numpy as backend
-from .backends import numpy_own as templates
-from .backends.numpy_own import HEADER, HOLES, OUTPUTS
+from .backends import numpy as numpy_backend
 from .ir import LoweringError, Values, value_name
 from .lower import lower
 from .spec import ModuleSpec, generate
 from .to_array import softmax_definitions
 
+#: The public functions of a loss's module, and the outputs each computes.
+OUTPUTS = {"loss": ("loss",), "grad": ("grad",), "loss_with_grad": ("loss", "grad")}
 #: The arguments of the generated functions: a parameter of the loss may not take these names.
 ARGUMENTS = ("logits", "target", "reduction", "values")
 DEFAULT_NAME = "your_loss"
@@ -113,8 +113,8 @@ def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
             [("probs", d, probs), ("log_probs", d, log_probs)])
 
 
-def source(s: LossSpec) -> str:
-    """The module's source: the same bytes on every run."""
+def source(s: LossSpec, backend=numpy_backend) -> str:
+    """The module's source for ``backend``: the same bytes on every run."""
     definitions, softmax_sources = _softmax()
     text = TextPrinter()
     values = Values()
@@ -164,7 +164,7 @@ def source(s: LossSpec) -> str:
     symbol = s.derivation.steps[0].lhs
 
     def head(sources, made):
-        return HEADER.format(
+        return backend.OWN.HEADER.format(
             title=s.name, loss=f"{text.doprint(symbol)} = {text.doprint(s.loss)}",
             version=__version__, sources=sources,
             targets=textwrap.fill(
@@ -173,7 +173,8 @@ def source(s: LossSpec) -> str:
                 "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
                 "renormalised).", 95),
             values=_describe_values(scalars, arrays), labels_only=s.labels_only)
-    spec = ModuleSpec(tuple((f, getattr(templates, f), HOLES[f]) for f in OUTPUTS), lowered,
+    spec = ModuleSpec(tuple((f, getattr(backend.OWN, f), backend.OWN.HOLES[f]) for f in OUTPUTS),
+                      lowered,
                       cite, head, _derivation, arrange=body)
     return generate(spec, backend)
 

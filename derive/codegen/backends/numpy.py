@@ -6,7 +6,10 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..ir import CLASSES, EYE, Const, Line, Ref
+from . import numpy_functions as CATALOGUE  # noqa: F401, N812 (the templates, as data)
+from . import numpy_own as OWN  # noqa: F401, N812
 from . import numpy_runtime
+from .numpy_scaffold import HEADER  # noqa: F401 (the catalogue's module header)
 
 NAME = "numpy"
 

@@ -55,6 +55,5 @@ def loss_with_grad(logits, target, reduction="none", **values):
             _scale(_full(grad, logits), reduction, out_dtype))
 
 
-#: The holes of each public function, and the outputs its body computes.
+#: The holes of each public function.
 HOLES = {"loss": ("body",), "grad": ("body",), "loss_with_grad": ("body",)}
-OUTPUTS = {"loss": ("loss",), "grad": ("grad",), "loss_with_grad": ("loss", "grad")}
