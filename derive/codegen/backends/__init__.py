@@ -1,0 +1,8 @@
+"""Backends: how generated code is spelled.
+
+A backend is a module with an operation table (``OPS``: each neutral operation of the lines as
+a call), the operations that may write over an operand (``IN_PLACE``; empty where arrays are
+immutable, and the buffer-reuse pass is then not run), how an operand is seen along two axes
+(``VIEWS``), ``line()`` and ``runtime()``, and its runtime and templates as real Python beside
+it.  :mod:`.numpy` is the one there is.
+"""
