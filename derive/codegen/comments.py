@@ -54,6 +54,9 @@ class CommentPrinter(TextPrinter):
     def _print_LogSumExp(self, expr):
         return "log Σ_j e^%s" % self._factor(expr.args[0])
 
+    def _print_LogSoftmax(self, expr):
+        return "log softmax(%s)" % self._print(expr.args[0])
+
     def _print_Softmax(self, expr):
         return "softmax(%s)" % self._print(expr.args[0])
 

@@ -95,6 +95,11 @@ class Softmax(ArrayOp):
     """e^{u_k} / Σ_j e^{u_j}, computed from the max-shifted exponentials."""
 
 
+class LogSoftmax(ArrayOp):
+    """log(e^{u_k} / Σ_j e^{u_j}) = (u_k - m) - log1p(Σ_{j≠top} e^{u_j - m}), m = max_j u_j:
+    exact at the top too, where the log is near 0."""
+
+
 class SoftPlus(ArrayOp):
     """log(1 + e^u), computed as logaddexp(0, u): nothing overflows."""
 

@@ -10,7 +10,8 @@ from sympy import Add, Expr, Mul, Pow, S, Symbol, exp, log, numbered_symbols
 
 from .ir import (CLASSES, EYE, FULL, LOG_PROBS, PROBS, ROW, SCALAR, AtLabel, ClassAt, ClassSum,
                  Column, Const, Line, Log1p, LogOneMinusExp, LogRatio, LogSumExp, LoweringError,
-                 OneHot, OneMinusExp, PairAxis, Ref, Row, SetAtLabel, Shape, Sigmoid, Softmax,
+                 LogSoftmax, OneHot, OneMinusExp, PairAxis, Ref, Row, SetAtLabel, Shape, Sigmoid,
+                 Softmax,
                  SoftPlus, SumOffLabel, SumOffTop, SumXLogQ, XLogY)
 from .to_array import shape_of
 
@@ -19,7 +20,8 @@ OPS: dict[type, str] = {
     exp: "exp", log: "log", ClassSum: "sum", AtLabel: "take", ClassAt: "class_at",
     OneHot: "one_hot", SetAtLabel: "set_at_label", LogSumExp: "logsumexp",
     SumOffTop: "sum_off_top", Log1p: "log1p", SumOffLabel: "sum_off_label",
-    SumXLogQ: "sum_xlogq", Softmax: "softmax", SoftPlus: "softplus", Sigmoid: "sigmoid",
+    SumXLogQ: "sum_xlogq", Softmax: "softmax", LogSoftmax: "log_softmax", SoftPlus: "softplus",
+    Sigmoid: "sigmoid",
     OneMinusExp: "one_minus_exp", LogOneMinusExp: "log_one_minus_exp", LogRatio: "log_ratio",
     XLogY: "xlogy",
 }

@@ -16,7 +16,8 @@ from ..model import ABBREVIATIONS, ARRAYS, K, c, k, q, sig, y, z
 from ..render.printers import TextPrinter
 from .ir import (CLASS, CLASSES, EYE, FULL, LOG_PROBS, LOGITS, PROBS, ROW, SCALAR, SHIFT, SHIFTED,
                  TARGET, AtLabel, ClassAt, ClassSum, Column, LogSumExp, LoweringError, OneHot,
-                 PairAxis, Row, SetAtLabel, Shape, Sigmoid, Softmax, SumOffLabel, SumOffTop,
+                 LogSoftmax, PairAxis, Row, SetAtLabel, Shape, Sigmoid, Softmax, SumOffLabel,
+                 SumOffTop,
                  SumXLogQ, Values)
 
 
@@ -91,7 +92,7 @@ def to_array(expr: Expr, values: Values, free: Symbol = k, rows: Symbol | None =
 #: Array symbols with both axes, and operations whose result has one value a row.
 _FULL_SYMBOLS = (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS)
 _ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffTop, SumOffLabel, SumXLogQ)
-_FULL_OPS = (OneHot, Softmax, SetAtLabel)
+_FULL_OPS = (OneHot, Softmax, LogSoftmax, SetAtLabel)
 
 
 def shape_of(e: Expr, symbol: Callable[[Symbol], Shape]) -> Shape:
@@ -134,7 +135,7 @@ def push_labels(expr: Expr, shape: Callable[[Expr], Shape],
             return AtLabel(e)
         if isinstance(e, Symbol):  # a per-class array
             return ClassAt(e)
-        if isinstance(e, Softmax):  # not element-wise: its entries at the labels
+        if isinstance(e, (Softmax, LogSoftmax)):  # not element-wise: its entries at the labels
             return AtLabel(e)
         if isinstance(e, (ClassSum, AtLabel, ClassAt, SumOffLabel)):
             return e

@@ -302,6 +302,16 @@ def _logsumexp(u):
     return m + numpy.log1p(_sum_off_top(numpy.exp(u - m), top))
 
 
+def _log_softmax(u):
+    """log softmax(u) = (u - m) - log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top:
+    nothing overflows, and at the top, where the log is near 0, no digit is lost to m."""
+    m = numpy.max(u, axis=-1, keepdims=True)
+    m = numpy.where(numpy.isfinite(m), m, 0)
+    top = numpy.argmax(u, axis=-1, keepdims=True)
+    shifted = u - m
+    return shifted - numpy.log1p(_sum_off_top(numpy.exp(shifted), top))
+
+
 def _softmax(u):
     """e^(u_k) / Σ_j e^(u_j), from the max-shifted exponentials."""
     e = numpy.exp(u - numpy.max(u, axis=-1, keepdims=True))

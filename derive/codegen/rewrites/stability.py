@@ -7,7 +7,8 @@ from typing import Callable
 from sympy import Add, Expr, Mul, Pow, S, exp, log
 
 from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum,
-                  Log1p, LogOneMinusExp, LogRatio, LogSumExp, OneMinusExp, Sigmoid, Softmax,
+                  Log1p, LogOneMinusExp, LogRatio, LogSoftmax, LogSumExp, OneMinusExp, Sigmoid,
+                  Softmax,
                   SoftPlus, SumOffTop, SumXLogQ, XLogY)
 from . import Rewrite, optimize
 
@@ -49,12 +50,10 @@ def _softmax_fold(e):
 
 def _log_of_softmax(e):
     if isinstance(e, log) and isinstance(e.args[0], Softmax):
-        u = e.args[0].args[0]
-        return u - LogSumExp(u)
+        return LogSoftmax(e.args[0].args[0])
     if isinstance(e, log) and isinstance(e.args[0], AtLabel) \
             and isinstance(e.args[0].args[0], Softmax):
-        u = e.args[0].args[0].args[0]
-        return AtLabel(u) - LogSumExp(u)
+        return AtLabel(LogSoftmax(e.args[0].args[0].args[0]))
     return None
 
 
@@ -87,8 +86,7 @@ def _one_minus_exponential(e):
 
 def _softmax_at_label(e):
     if isinstance(e, AtLabel) and isinstance(e.args[0], Softmax):
-        u = e.args[0].args[0]
-        return exp(AtLabel(u) - LogSumExp(u))
+        return exp(AtLabel(LogSoftmax(e.args[0].args[0])))
     return None
 
 
