@@ -48,7 +48,7 @@ def test_a_rewrite_of_the_model_cites_a_main_step_of_a_derivation(rewrite):
 
 def test_a_rewrite_citing_a_rule_its_derivation_does_not_use_is_refused():
     bogus = Rewrite("bogus", "none", None, ("shift-invariance", "sigmoid-derivative"))
-    with pytest.raises(StopIteration):
+    with pytest.raises(derive.DeriveError, match="no step of shift-invariance uses"):
         bogus.step(derive.derivation)
 
 

@@ -11,8 +11,8 @@ The stages, one module each, in the order a formula goes through them:
   of its own, run only where the backend may write in place;
 - :mod:`.lower`: the passes, top to bottom;
 - :mod:`.backends`: a backend is an operation table, its runtime helpers (real Python, emitted
-  with :mod:`inspect`) and its scaffolding (``numpy.py``, ``numpy_runtime.py``,
-  ``numpy_scaffold.py``, ``numpy_own.py``);
+  with :mod:`inspect`) and its templates (``numpy.py``, ``numpy_runtime.py``,
+  ``numpy_functions.py``, ``numpy_scaffold.py``, ``numpy_own.py``);
 - :mod:`.scaffold`: the fixed parts of public functions, real Python with declared holes;
 - :mod:`.spec`: one path for every module: a :class:`~.spec.ModuleSpec` and ``generate``;
 - :mod:`.catalogue`: the catalogue's module, and :mod:`.own`: the module of a user's own loss,

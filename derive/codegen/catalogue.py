@@ -4,16 +4,18 @@ Every formula the module computes is a step of a checked derivation, named here 
 (:data:`FORMULAS`): the softmax and its log (``shift-invariance``), the loss and its gradient for
 any target, the tempered ones and the Hessian (``any-target``), the class-weighted ones
 (``class-weights``), the smoothed target (``label-smoothing``), the binary cross-entropy
-(``sigmoid-bce``) and the softmax Jacobian (``softmax-jacobian``).  Each hole of the fixed
-scaffolding (:mod:`derive.scaffold`: dtypes, target conventions, checks, reductions) is filled
-by :func:`derive.lowering.lower` from the formulas :data:`BODIES` gives it: what differs
-between functions is data (the outputs, labels or probabilities, the second axis of a
-(..., K, K) result, the names the scaffolding gives the values), not code.  The linear layer's
-contractions are ``einsum`` lines of the IR (:mod:`.layer`).
+(``sigmoid-bce``) and the softmax Jacobian (``softmax-jacobian``).  Each hole of the
+backend's public functions (for NumPy :mod:`.backends.numpy_functions`: dtypes, target
+conventions, checks, reductions) is filled by :func:`.lower.lower` from the formulas
+:data:`BODIES` gives it: what differs between functions is data (the outputs, labels or
+probabilities, the second axis of a (..., K, K) result, the names the scaffolding gives the
+values), not code.  The linear layer's contractions are ``einsum`` lines of the IR
+(:mod:`.layer`).  The module is a :class:`~.spec.ModuleSpec`, made by :func:`.spec.generate`.
 
 Each formula is read off its derivation only when a function that needs it is generated, so
 ``source(functions=...)`` (a module of only some public functions, such as ``derive eval``
-uses) checks only the derivations those functions need.
+uses) checks only the derivations those functions need, and the softmax's
+(``shift-invariance``), which every module uses.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from .layer import comment as layer_comment
 from .layer import layer_lines
 from .lines import allocate
 from .lower import lower
-from .spec import ModuleSpec, generate
+from .spec import ModuleSpec, checked, generate
 from .to_array import softmax_definitions
 
 MODULE_NAME = "softmax_cross_entropy"
@@ -44,10 +46,7 @@ MODULE_NAME = "softmax_cross_entropy"
 HOLES = numpy_backend.CATALOGUE.HOLES
 
 
-def _derived(name: str) -> Derivation:
-    """The derivation ``name``, checked (on first use) by :func:`derive.derivation`."""
-    from ..check import checked
-    return checked(name)
+_derived = checked  # a derivation by name, checked on first use
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def _fill(hole: str, definitions: dict, made, backend) -> list[str]:
             formula = FORMULAS[formula].expr()
         outputs.append((name, formula))
     program = lower(outputs, values, definitions, labels=body.labels, returns=body.returns,
-                    free=body.free, rows=body.rows)
+                    free=body.free, rows=body.rows, backend=backend)
     lines = made.add(program)
     return [backend.SHIFTED, *lines] if "shifted" in program.reads else lines
 
@@ -172,7 +171,8 @@ def _layer(part: int, backend) -> list[str]:
     lines = layer_lines(LINEAR.statement, [("grad_bias", _last_result("linear-layer", b)),
                                            ("grad_weight", _derived("linear-layer").result)])[part]
     if backend.IN_PLACE:
-        allocate(lines, {code.name: code.shape for code in lines}, [lines[-1].name],
+        outputs = [lines[-1].name] if part == 0 else [code.name for code in lines]  # the logits;
+        allocate(lines, {code.name: code.shape for code in lines}, outputs,   # the gradients
                  backend.IN_PLACE, owned=())
     return [backend.line(code, layer_comment(code)) for code in lines]
 
@@ -185,29 +185,30 @@ def _last_result(name: str, base) -> Expr:
                 and s.lhs.variables[0].base == base)
 
 
-def _requires(name: str) -> set[str]:
+def _requires(name: str, backend) -> set[str]:
     """The other public functions that public function ``name`` calls, read from its code."""
-    function = getattr(numpy_backend.CATALOGUE, name)
-    return scaffold.names(inspect.getsource(function)) & set(HOLES) - {name}
+    function = getattr(backend.CATALOGUE, name)
+    return scaffold.names(inspect.getsource(function)) & set(backend.CATALOGUE.HOLES) - {name}
 
 
-def _functions(subset: Iterable[str] | None) -> list[str]:
+def _functions(subset: Iterable[str] | None, backend=numpy_backend) -> list[str]:
     """The public functions of a module with ``subset`` (default: all of them), together with
     the functions they call, in the module's order."""
+    holes = backend.CATALOGUE.HOLES
     if subset is None:
-        return list(HOLES)
+        return list(holes)
     wanted = {subset} if isinstance(subset, str) else set(subset)
-    unknown = wanted - set(HOLES)
+    unknown = wanted - set(holes)
     if unknown:
         raise ValueError(f"unknown function(s) {', '.join(sorted(unknown))}; choose from "
-                         f"{', '.join(HOLES)}")
+                         f"{', '.join(holes)}")
     pending = list(wanted)
     while pending:
-        for needed in _requires(pending.pop()):
+        for needed in _requires(pending.pop(), backend):
             if needed not in wanted:
                 wanted.add(needed)
                 pending.append(needed)
-    return [name for name in HOLES if name in wanted]
+    return [name for name in holes if name in wanted]
 
 
 def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str:
@@ -218,7 +219,7 @@ def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str
     by default all of them.  Only the derivations whose formulas those functions implement are
     asked for, so only those are checked.
     """
-    names = _functions(functions)
+    names = _functions(functions, backend)
     definitions = softmax_definitions(FORMULAS["probs"].expr(), FORMULAS["log_probs"].expr())
 
     def fill(function, hole, made):
@@ -228,7 +229,8 @@ def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str
 
     def head(sources, made):
         return backend.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
-    spec = ModuleSpec(tuple((name, getattr(backend.CATALOGUE, name), HOLES[name]) for name in names),
+    spec = ModuleSpec(tuple((name, getattr(backend.CATALOGUE, name), backend.CATALOGUE.HOLES[name])
+                            for name in names),
                       fill, lambda made: _sources(made.formulas | {"probs", "log_probs"}, names),
                       head, _derived)
     return generate(spec, backend)

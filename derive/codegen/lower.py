@@ -58,7 +58,8 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     arrays = [optimize(to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None),
                        (SUM_OF_CONSTANT,), used, shape=shape) for _, expr in outputs]
     arrays = [optimize(a, REWRITES, used) for a in arrays]
-    definitions = {sym: exact_log_sum(d, used) for sym, d in definitions.items()}
+    exact: set[str] = set()  # cited only where q or log q is computed (below)
+    definitions = {sym: exact_log_sum(d, exact) for sym, d in definitions.items()}
     if labels:
         arrays = [at_labels(a, used, set(values.arrays.values())) for a in arrays]
     shapes = {v.name: SCALAR for v in values.scalars.values()}
@@ -78,6 +79,8 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]
     # q and log q, where whole rows of them are needed, are computed under their own names
     needed = [sym for sym in (LOG_PROBS, PROBS) if any(a.has(sym) for a in arrays)]
+    if needed:
+        used |= exact
     replacements, common = cse([definitions[sym] for sym in needed] + arrays,
                                symbols=numbered_symbols("s"), optimizations=None)
     lowering.pending = dict(replacements)

@@ -3,9 +3,10 @@
 :func:`spec` reads what the code needs off the derivation: the loss (its definition step), its
 gradient (the last step that holds for any target, or the one-hot form for a loss of the
 label c), its scalar parameters and per-class arrays, and the targets it accepts.
-:func:`source` lowers the formulas with :mod:`derive.lowering` and fills the module's fixed
-scaffolding (argument checks, dtypes, target conventions, reductions), which is the same for
-every loss.
+:func:`source` lowers the formulas with :func:`.lower.lower` and fills the backend's public
+functions (for NumPy :mod:`.backends.numpy_own`), whose argument checks, dtypes, target
+conventions and reductions are the same for every loss: the module is a
+:class:`~.spec.ModuleSpec`, made by :func:`.spec.generate`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from . import module
 from .backends import numpy as numpy_backend
 from .ir import LoweringError, Values, value_name
 from .lower import lower
-from .spec import ModuleSpec, generate
+from .spec import ModuleSpec, checked, generate
 from .to_array import softmax_definitions
 
 #: The public functions of a loss's module, and the outputs each computes.
@@ -99,10 +100,7 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
                     grad_step, tuple(scalars), tuple(arrays), labels_only)
 
 
-def _derivation(name: str) -> Derivation:
-    """The checked derivation ``name`` (checked on first use)."""
-    from ..check import checked
-    return checked(name)
+_derivation = checked  # a derivation by name, checked on first use
 
 
 def _softmax() -> tuple[dict, list[tuple[str, Derivation, int]]]:
@@ -129,7 +127,8 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
         for labels in ((True,) if s.labels_only else (True, False)):
             budget.check(f"generating the code of {function}")
             try:
-                cases.append(made.add(lower(formulas, values, definitions, labels=labels)))
+                cases.append(made.add(lower(formulas, values, definitions, labels=labels,
+                                            backend=backend)))
             except LoweringError as e:
                 raise LoweringError(f"cannot generate code for this loss: {e}") from None
         return cases

@@ -16,6 +16,12 @@ from . import scaffold
 from .lower import CITED
 
 
+def checked(name: str) -> Derivation:
+    """The derivation ``name``, checked (on first use) by the checker."""
+    from ..check import checked as check
+    return check(name)
+
+
 @dataclass
 class Made:
     """What the lowering of a module's holes made: the rewrites it applied, the functions its

@@ -28,14 +28,14 @@ def _rows(expr, room: float, lead: float = 0.0) -> list[str]:
             body = -term if negative else term
             sign = "- " if negative else "+ " if row or rows else ""
             wide = width(body) + 1.5
-            if used + wide > room and width(body) + 1.5 > room / 2:  # broken inside it
+            if used + wide > room and wide > room / 2:  # broken inside it
                 if row:
                     rows.append(row)
                     used = 0.0
                 inner = _rows(body, room, used + 1.5)
                 inner[0] = sign + inner[0]
-                rows += inner[:-1]
-                row, used = inner[-1], room
+                rows += inner[:-1]  # a term on one row leaves the rest of that row free
+                row, used = inner[-1], used + wide if len(inner) == 1 else room
                 continue
             if row and used + wide > room:
                 rows.append(row)

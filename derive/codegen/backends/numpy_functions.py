@@ -3,7 +3,7 @@
 Each function is the fixed part of one public function of ``output/softmax_cross_entropy.py``:
 argument checks, dtypes, target conventions and reductions.  A line ``...  # hole: NAME`` is
 where the lines that the lowering generates for ``NAME`` go, at that line's indentation
-(:data:`HOLES` declares them; :func:`.fill` checks them).  The names that the holes define
+(:data:`HOLES` declares them; :func:`derive.codegen.scaffold.fill` checks them).  The names that the holes define
 (``probs``, ``loss``, ``grad``, ...) are not defined here: the functions' source is emitted,
 filled, into a generated module; they are not called here.
 """

@@ -14,6 +14,7 @@ from typing import Callable
 
 from sympy import Expr, Number, Symbol
 
+from ...errors import DeriveError
 from ...records import Derivation
 
 
@@ -38,7 +39,10 @@ class Rewrite:
             return None
         name, rule = self.source
         d = derivation(name)
-        return name, next(n for n, s in enumerate(d.steps, 1) if rule in s.rules)
+        found = [n for n, s in enumerate(d.steps, 1) if rule in s.rules]
+        if not found:
+            raise DeriveError(f"rewrite {self.name}: no step of {name} uses the rule {rule}")
+        return name, found[0]
 
 
 def optimize(expr: Expr, rewrites, used: set[str], **context) -> Expr:
