@@ -10,8 +10,8 @@ filled, into a generated module; they are not called here.
 # ruff: noqa: F821
 import numpy
 
-from .numpy_runtime import (_floating, _layer, _number, _one_hot, _prepare, _reduce, _scale,
-                            _shift, _weights)
+from .numpy_checks import _floating, _layer, _number, _prepare, _reduce, _scale, _shift, _weights
+from .numpy_runtime import _one_hot
 
 
 def softmax(logits, axis=-1):

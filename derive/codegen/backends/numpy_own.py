@@ -29,7 +29,7 @@ __all__ = ["loss", "grad", "loss_with_grad"]
 _LABELS_ONLY = {labels_only}  # True where the loss uses the label c: its target is class labels
 '''
 
-from .numpy_runtime import _full, _prepare, _reduce, _rows, _scale
+from .numpy_checks import _full, _prepare, _reduce, _rows, _scale
 
 
 def loss(logits, target, reduction="none", **values):
