@@ -12,18 +12,27 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
     expanded.  ``k`` (and any other free index passed by name, such as ``i``, ``c`` or ``m``)
     is a **0-based** position in the arrays: the mathematical index, which runs over 1..K, is
     ``k + 1``.  Other arrays (class weights ``w``, a batch's logits ``Z`` and targets ``Y``,
-    of shape (N, K)) and parameters (``a``, ``T``, ``epsilon``) are passed by name too.
+    of shape (N, K)) and parameters (``a``, ``T``, ``epsilon``) are passed by name too.  They
+    must be finite, and the values of a user's loss ℒ in ``expr`` must lie in their domains
+    (:mod:`derive.domains`), as the command line and the generated modules require.
     """
     import numpy as np
 
-    from . import model
+    from . import domains, model
     from .check import Point
     from .check import evaluate as evaluate_at
 
     own = model.own_symbols(expr)
+    allowed = {}  # the domains of the values of a user's loss ℒ in expr (:mod:`derive.domains`)
+    for loss in expr.atoms(model.Loss):
+        allowed.update(domains.of_loss(loss.formula))
     bases = {base.name: base for base in (*model.ARRAYS, *own[1])}
     given = {"z": z, "y": y, **{name: values.pop(name) for name in list(values) if name in bases}}
     arrays = {bases[name]: np.asarray(v, dtype=float) for name, v in given.items() if v is not None}
+    for base, array in arrays.items():
+        if base in own[1] or base in allowed:
+            for entry in array.flat:
+                domains.check(base.name, entry, allowed.get(base, domains.ANY), entry=True)
     sizes = {}  # K, N and D, read off the arrays' shapes
     for base, array in arrays.items():
         shape = model.SHAPES.get(base, (model.K,))
@@ -53,6 +62,7 @@ def evaluate(expr, z=None, y=None, k=None, **values) -> float:
                 raise InputError(f"index {name}={value} is out of range 0..{top - 1}")
             indices[index] = np.array([int(value) + 1])
         elif parameter is not None:
+            domains.check(name, value, allowed.get(parameter, domains.ANY))
             parameters[parameter] = np.array([float(value)])
         else:
             raise InputError(f"unknown index, array or parameter {name!r}")

@@ -28,6 +28,8 @@ Where each formula comes from (derivation, step):
   one-minus-softmax: 1 - q_k = -expm1(log q_k): exact as q_k → 1
   log-sigmoid: log σ(u) = -log(1 + e^{-u}), computed as -softplus(-u) (log-sigmoid, step 2)
   sigmoid-complement: 1 - σ(u) = σ(-u): exact where σ(u) → 1 (log-sigmoid, step 5)
+  sigmoid-minus-target: σ(u) - y = σ(u)(1 - y) - y σ(-u), since 1 - σ(u) = σ(-u): exact where
+      σ(u) → 1 and y = 1 (log-sigmoid, step 5)
   one-hot-select: Σ_i y_i f_i = f_c and Σ_i y_i = 1 for a one-hot target at the label c: the
       entry at the label, without a one-hot array (class-weights, step 9)
   one-hot-entry: y_k = δ_kc: the terms with y_k are added at each row's label only
@@ -234,7 +236,9 @@ def _sum_xlogq(target, log_probs):
 
 
 def _take(values, labels):
-    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    """Each row's entry at its class label (labels keep a trailing axis of length 1), of values
+    of the logits' shape or of one row for all."""
+    values = numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:])
     return numpy.take_along_axis(values, labels, axis=-1)
 
 
@@ -550,18 +554,21 @@ def sigmoid_binary_cross_entropy_with_grad(logits, target, reduction="none"):
         raise ValueError("target: binary cross-entropy takes one target in [0, 1] a class, "
                          "of the logits' shape")
     with numpy.errstate(over="ignore", invalid="ignore"):
-        t0 = numpy.subtract(0, logits)  # -z
-        t1 = _softplus(t0, out=t0)  # log(1 + e^(-z))
-        t2 = numpy.multiply(target, t1, out=t1)  # y·log(1 + e^(-z))
-        t3 = numpy.subtract(0, t2, out=t2)  # -y·log(1 + e^(-z))
-        t4 = numpy.subtract(1, target)  # 1 - y
-        t5 = _softplus(logits)  # log(1 + e^z)
-        t6 = numpy.multiply(t4, t5, out=t4)  # (1 - y)·log(1 + e^z)
+        t0 = numpy.subtract(1, target)  # 1 - y
+        t1 = _softplus(logits)  # log(1 + e^z)
+        t2 = numpy.multiply(t0, t1, out=t1)  # (1 - y)·log(1 + e^z)
+        t3 = numpy.subtract(0, t2, out=t2)  # -(1 - y)·log(1 + e^z)
+        t4 = numpy.subtract(0, logits)  # -z
+        t5 = _softplus(t4)  # log(1 + e^(-z))
+        t6 = numpy.multiply(target, t5, out=t5)  # y·log(1 + e^(-z))
         t7 = numpy.subtract(t3, t6, out=t3)  # -y·log(1 + e^(-z)) - (1 - y)·log(1 + e^z)
         t8 = numpy.sum(t7, axis=-1, keepdims=True)  # Σ_j (-y·log(1 + e^(-z)) - (1 - y)·log(1 + e^z))
         loss = numpy.subtract(0, t8, out=t8)  # -Σ_j (-y·log(1 + e^(-z)) - (1 - y)·log(1 + e^z))
         t9 = _sigmoid(logits)  # σ(z)
-        grad = numpy.subtract(t9, target, out=t9)  # σ(z) - y
+        t10 = numpy.multiply(t0, t9, out=t0)  # (1 - y)·σ(z)
+        t11 = _sigmoid(t4, out=t4)  # σ(-z)
+        t12 = numpy.multiply(target, t11, out=t11)  # y·σ(-z)
+        grad = numpy.subtract(t10, t12, out=t10)  # (1 - y)·σ(z) - y·σ(-z)
     return _reduce(loss[..., 0], reduction, out_dtype), _scale(grad, reduction, out_dtype)
 
 

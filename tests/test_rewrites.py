@@ -15,9 +15,10 @@ from sympy import Add, Mul, Number, Pow, Symbol, exp, log
 
 from derive.codegen.backends import numpy_runtime as rt
 from derive.codegen.ir import (CLASS, CLASSES, FULL, LOG_PROBS, LOGITS, PROBS, SCALAR, SHIFT,
-                               SHIFTED, TARGET, AtLabel, ClassSum, Log1p, LogOneMinusExp,
-                               LogRatio, LogSoftmax, LogSumExp, OneHot, OneMinusExp, SetAtLabel, Sigmoid,
-                               Softmax, SoftPlus, SumOffLabel, SumOffTop, SumXLogQ, XLogY)
+                               SHIFTED, TARGET, AtLabel, AtTop, BalanceTop, ClassSum, Log1p, LogAddExp,
+                               LogOf, LogOneMinusExp, LogOneMinusSoftmax, LogRatio, LogSoftmax,
+                               LogSumExp, OneHot, OneMinusExp, SetAtLabel, Sigmoid, Softmax,
+                               SoftPlus, SumOffLabel, SumOffTop, SumOffTopOf, SumXLogQ, XLogY)
 from derive.codegen.lower import CITED
 from derive.codegen.rewrites import optimize
 from derive.codegen.to_array import shape_of
@@ -87,8 +88,23 @@ def meaning(e, env, lib):
         SumXLogQ: lambda t, l: np.sum(np.where(t == 0, 0 * one, t * l), axis=-1, keepdims=True),
         OneHot: lambda _: np.eye(env[LOGITS].shape[-1], dtype=object if lib is Exact else float)[
             env["labels"][..., 0]],
+        LogAddExp: lambda a, b: lib.log(lib.exp(a) + lib.exp(b)), LogOf: lambda u: lib.log(u),
+        LogOneMinusSoftmax: lambda u: lib.log(one - lib.exp(u)),
+        BalanceTop: lambda g: g,  # an identity of the model: its meaning is the gradient's
+        AtTop: lambda u: np.take_along_axis(np.broadcast_to(u, env[LOGITS].shape), env["top"],
+                                            axis=-1),
+        SumOffTopOf: lambda u: np.sum(np.broadcast_to(u, env[LOGITS].shape), axis=-1,
+                                      keepdims=True) - np.take_along_axis(
+            np.broadcast_to(u, env[LOGITS].shape), env["top"], axis=-1),
+        SetAtLabel: lambda v, r: _set(np.broadcast_to(v, env[LOGITS].shape), env["labels"], r),
     }
     return table[type(e)](*map(ev, e.args))
+
+
+def _set(values, labels, row):
+    out = np.array(values)
+    np.put_along_axis(out, labels, row, axis=-1)
+    return out
 
 
 def runtime(e, env):
@@ -107,6 +123,11 @@ def runtime(e, env):
         LogOneMinusExp: rt._log_one_minus_exp, LogRatio: rt._log_ratio, XLogY: rt._xlogy,
         SumXLogQ: rt._sum_xlogq, OneHot: lambda _: rt._one_hot(env["labels"], env[LOGITS]),
         SetAtLabel: lambda v, r: rt._set_at_label(v, env["labels"], r, env[LOGITS]),
+        LogAddExp: np.logaddexp, LogOf: np.log,
+        LogOneMinusSoftmax: lambda u: rt._log_one_minus_softmax(u, env["top"]),
+        BalanceTop: lambda g: rt._balance_top(g, env["top"]),
+        AtTop: lambda u: rt._take(np.broadcast_to(u, env[LOGITS].shape), env["top"]),
+        SumOffTopOf: lambda u: rt._sum_off_label(u, env["top"]),
     }
     with np.errstate(all="ignore"):
         if type(e) in calls:
@@ -188,8 +209,21 @@ PATTERNS = {
     "sum-of-constant": (ClassSum(SHIFT), False),
     "log1p-logsumexp": (log(ClassSum(exp(SHIFTED))), True),
     "masked-sum": (ClassSum(TARGET * LOG_PROBS), True),
+    "sigmoid-minus-target": (Sigmoid(LOGITS) - TARGET, True),
+    "sum-off-label": (ClassSum(exp(SHIFTED)) - exp(AtLabel(SHIFTED)), True),
+    "log-domain": (log((exp(LOGITS) + exp(-LOGITS)) / 2), True),
+    "log-one-minus-softmax-exact": (LogOneMinusExp(LOG_PROBS), True),
+    "power-from-log": (PROBS ** GAMMA, True),
+    "quotient-of-sum": ((exp(LOGITS) - 1) * exp(-LogAddExp(LOGITS, 0)), True),
+    "product-from-logs": (PROBS * exp(-GAMMA * LOG_PROBS), True),
+    "balance-top": (PROBS * ClassSum(TARGET) - TARGET, True),
+    "softmax-from-log": (Softmax(2 * LOGITS), True),
+    "log-share": (SHIFT - LogAddExp(SHIFT, SHIFT - 30), True),
+    "expectation-from-top": (TARGET + 1 - ClassSum(PROBS * (TARGET + 1)), True),
 }
-LABELS = {"one-hot-select", "label-term", "one-hot-rows", "one-hot-entry"}
+#: The rewrites whose patterns are checked with a one-hot target (of the labels)
+LABELS = {"one-hot-select", "label-term", "one-hot-rows", "one-hot-entry", "sigmoid-minus-target",
+          "balance-top"}
 
 
 def test_every_rewrite_has_a_pattern_here():

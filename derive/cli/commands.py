@@ -173,13 +173,17 @@ def _formatter(digits: int):
 
 
 def _eval_own(args, logits, target) -> int:
-    """Loss and gradient of --loss at the numbers given, from its checked derivation."""
+    """Loss and gradient of --loss at the numbers given, from the generated module of its
+    checked derivation: the stable code, so logits of any size and -inf masks are fine.  The
+    values are checked against their domains first (:mod:`derive.domains`)."""
     import numpy as np
 
     import derive
+    from .. import budget
+    from ..codegen import own
     from ..model import c, needs_positive_target, y
     from ..parse.names import ALIASES
-    values = {}
+    values, options = {}, {}
     for option, items, read in (("--param", args.param, float),
                                 ("--array", args.array,
                                  lambda text: [float(v) for v in text.split(",")])):
@@ -189,12 +193,10 @@ def _eval_own(args, logits, target) -> int:
             if name in values:
                 raise _UsageError(f"{option} {name}: given more than once")
             try:
-                values[name] = read(numbers)
+                values[name], options[name] = read(numbers), option
             except ValueError:
                 form = "NAME=NUMBER" if option == "--param" else "NAME=V1,V2,... with numbers"
                 raise InputError(f"{option} {item!r}: give {form}") from None
-    if not np.all(np.isfinite(logits)):
-        raise InputError("--loss: give finite logits")
     loss = derive.parse(args.loss)
     one_hot, uses_target = loss.has(c), loss.has(y)
     if one_hot and (target is None or target.ndim != 0):
@@ -212,19 +214,52 @@ def _eval_own(args, logits, target) -> int:
                                                               target.min() <= 0):
         raise InputError("the loss takes the log or a root of the target, so it is defined for "
                          "positive targets only: give --target with every entry above 0")
-    d = _own_derivation(args, assume="one-hot" if one_hot else "any", loss=loss)[0]
-    if target is None:
-        target = np.zeros(logits.size)
-    elif target.ndim == 0:
-        values["c"] = int(target)
-        target = np.eye(logits.size)[int(target)]
+    with budget.deadline(args.timeout):
+        d = _own_derivation(args, assume="one-hot" if one_hot else "any", loss=loss)[0]
+        s = own.spec(d)
+        _check_values(s, values, options, logits.size)
+        module = own.load(s)
+    with np.errstate(all="ignore"):  # a masked class may give 0 · log 0 on the way
+        value, grad = module.loss_with_grad(logits, np.zeros(logits.size) if target is None
+                                            else target, **values)
     fmt = _formatter(args.digits)
-    symbol = d.steps[0].lhs
-    value = derive.evaluate(symbol, list(logits), list(target), **values)
-    grad = [derive.evaluate(d.result, list(logits), list(target), k=n, **values)
-            for n in range(logits.size)]
     _print(f"loss      {fmt(value)}\ngradient  {' '.join(map(fmt, grad))}\n")
     return 0
+
+
+def _check_values(s, values: dict, options: dict, classes: int) -> None:
+    """The values given with --param and --array, against the loss's: each one given, with
+    the right option and number of entries, and in its domain (the module checks the same)."""
+    import numpy as np
+
+    from .. import domains
+    scalars = [v.name for v in s.scalars]
+    arrays = [b.label.name for b in s.arrays]
+    for name in values:
+        if name not in scalars + arrays:
+            takes = ", ".join(scalars + arrays) or "no values"
+            raise InputError(f"{options[name]} {name}: the loss has no value {name!r} "
+                             f"(it takes {takes})")
+    missing = [name for name in scalars + arrays if name not in values]
+    if missing:
+        give = ", ".join(f"--param {n}=NUMBER" if n in scalars else f"--array {n}=V1,V2,..."
+                         for n in missing)
+        raise InputError(f"the loss needs a value for {', '.join(missing)}: give {give}")
+    for name, domain in zip(scalars + arrays, s.domains):
+        if (name in arrays) != (options[name] == "--array"):
+            kind, right = (("a per-class array", "--array") if name in arrays
+                           else ("a scalar parameter", "--param"))
+            raise InputError(f"{options[name]} {name}: {name} is {kind} of the loss; give it "
+                             f"with {right}")
+        if name in scalars:
+            domains.check(name, values[name], domain)
+            continue
+        if len(values[name]) != classes:
+            raise InputError(f"--array {name}: {len(values[name])} values but there are "
+                             f"{classes} classes")
+        for entry in values[name]:
+            domains.check(name, entry, domain, entry=True)
+        values[name] = np.asarray(values[name])
 
 
 def _code(args) -> int:

@@ -77,6 +77,24 @@ class CommentPrinter(TextPrinter):
     def _print_LogRatio(self, expr):
         return "(%s)/(%s)" % (self._print(expr.args[0]), self._print(OneMinusExp(expr.args[0])))
 
+    def _print_LogAddExp(self, expr):
+        return "log(e^%s + e^%s)" % (self._factor(expr.args[0]), self._factor(expr.args[1]))
+
+    def _print_AtTop(self, expr):
+        return "%s at the top" % self._factor(expr.args[0])
+
+    def _print_SumOffTopOf(self, expr):
+        return "Σ_(j≠top) %s" % self._factor(expr.args[0])
+
+    def _print_LogOneMinusSoftmax(self, expr):
+        return "log(1 - q)"
+
+    def _print_LogOf(self, expr):
+        return "log(%s)" % self._print(expr.args[0])
+
+    def _print_BalanceTop(self, expr):
+        return "%s, and at the top minus the sum of the others" % self._print(expr.args[0])
+
     def _print_XLogY(self, expr):
         return "%s·log(%s)" % (self._factor(expr.args[0]), self._print(expr.args[1]))
 

@@ -120,6 +120,35 @@ class LogRatio(ArrayOp):
     """l / (1 - e^l), with its limit -1 at l = 0: (1 - q)^{γ-1} log q is (1 - q)^γ times this."""
 
 
+class LogAddExp(ArrayOp):
+    """log(e^a + e^b), computed max-shifted (NumPy's logaddexp): nothing overflows, and a term
+    of -inf (the log of 0) drops out."""
+
+
+class LogOneMinusSoftmax(ArrayOp):
+    """log(1 - q_k) from log q: log(1 - e^{log q_k}), and at the top (the largest logit), where
+    q is near 1, log Σ_(j≠top) q_j, which keeps its digits however small 1 - q_top is."""
+
+
+class AtTop(ArrayOp):
+    """Each row's entry at its top (its largest logit), keeping the class axis."""
+
+
+class SumOffTopOf(ArrayOp):
+    """Σ over the class axis of the classes other than each row's top, keeping the axis."""
+
+
+class LogOf(ArrayOp):
+    """log x, kept as an operation of its own: SymPy would fold e^{log y + u} into y e^u, which
+    is 0 · ∞ where y = 0 and e^u overflows."""
+
+
+class BalanceTop(ArrayOp):
+    """A gradient whose entries sum to zero (the loss is unchanged by z + a), with its entry at
+    the top (the largest logit) computed as minus the sum of the others: exact where it is a
+    difference of two numbers near 1."""
+
+
 class XLogY(ArrayOp):
     """x log y, with 0 log 0 = 0."""
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from sympy import Add, Expr, Mul, Pow, S, Symbol, exp, log, numbered_symbols
 
-from .ir import (CLASSES, EYE, FULL, LOG_PROBS, PROBS, ROW, SCALAR, AtLabel, ClassAt, ClassSum,
-                 Column, Const, Line, Log1p, LogOneMinusExp, LogRatio, LogSumExp, LoweringError,
-                 LogSoftmax, OneHot, OneMinusExp, PairAxis, Ref, Row, SetAtLabel, Shape, Sigmoid,
-                 Softmax,
-                 SoftPlus, SumOffLabel, SumOffTop, SumXLogQ, XLogY)
+from .ir import (CLASSES, EYE, FULL, LOG_PROBS, PROBS, ROW, SCALAR, AtLabel, AtTop, BalanceTop,
+                 ClassAt, SumOffTopOf,
+                 ClassSum, Column, Const, Line, Log1p, LogAddExp, LogOf, LogOneMinusSoftmax, LogOneMinusExp, LogRatio,
+                 LogSoftmax, LogSumExp, LoweringError, OneHot, OneMinusExp, PairAxis, Ref, Row,
+                 SetAtLabel, Shape, Sigmoid, Softmax, SoftPlus, SumOffLabel, SumOffTop, SumXLogQ,
+                 XLogY)
 from .to_array import shape_of
 
 #: The operation of each node of an array formula that is one operation.
@@ -23,7 +24,8 @@ OPS: dict[type, str] = {
     SumXLogQ: "sum_xlogq", Softmax: "softmax", LogSoftmax: "log_softmax", SoftPlus: "softplus",
     Sigmoid: "sigmoid",
     OneMinusExp: "one_minus_exp", LogOneMinusExp: "log_one_minus_exp", LogRatio: "log_ratio",
-    XLogY: "xlogy",
+    XLogY: "xlogy", LogAddExp: "logaddexp", BalanceTop: "balance_top", LogOf: "log",
+    LogOneMinusSoftmax: "log_one_minus_softmax", AtTop: "take", SumOffTopOf: "sum_off_label",
 }
 #: The views of an array along the axes of a (..., K, K) array.
 _VIEWS = {Column: "column", Row: "row", PairAxis: "pair"}
@@ -90,7 +92,7 @@ class Lowering:
                 args = tuple(self.operand(a) for a in e.args)
             if isinstance(e, (AtLabel, ClassAt, SumOffLabel)):
                 args = (args[0], _LABELS)
-            elif isinstance(e, SumOffTop):
+            elif isinstance(e, (SumOffTop, BalanceTop, LogOneMinusSoftmax, AtTop, SumOffTopOf)):
                 args = (args[0], _TOP)
             elif isinstance(e, SetAtLabel):
                 args = (args[0], _LABELS, args[1], _LOGITS)

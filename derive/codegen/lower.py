@@ -23,12 +23,12 @@ from .lines import Lowering, allocate, renumber
 from .rewrites import optimize
 from .rewrites.labels import (LABEL_TERM, ONE_HOT_ENTRY, ONE_HOT_ROWS, ONE_HOT_SELECT,
                               at_labels)
-from .rewrites.stability import (LOG1P_LOGSUMEXP, MASKED_SUM, REWRITES, SUM_OF_CONSTANT,
-                                 exact_log_sum)
+from .rewrites.stability import (BALANCE_TOP, EXPECTATION_FROM_TOP, LOG1P_LOGSUMEXP, MASKED_SUM, REWRITES,
+                                 SUM_OF_CONSTANT, exact_log_sum)
 
 #: Every rewrite the lowering applies, in the order a module's header cites them.
 CITED = (*REWRITES, ONE_HOT_SELECT, ONE_HOT_ENTRY, ONE_HOT_ROWS, LABEL_TERM, SUM_OF_CONSTANT,
-         LOG1P_LOGSUMEXP, MASKED_SUM)
+         LOG1P_LOGSUMEXP, MASKED_SUM, EXPECTATION_FROM_TOP, BALANCE_TOP)
 from .to_array import class_axis, push_labels, to_array
 
 
@@ -44,19 +44,24 @@ class Program:
 
 def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
           labels: bool, returns: tuple[str, ...] | None = None, free: Symbol = k,
-          rows: Symbol | None = None, backend=numpy_backend) -> Program:
+          rows: Symbol | None = None, backend=numpy_backend, balance: bool = False) -> Program:
     """Source lines computing each named output from its indexed formula.
 
     ``definitions`` say what ``probs`` and ``log_probs`` are
     (:func:`.to_array.softmax_definitions`); ``labels`` lowers for integer labels instead of
     target arrays; ``returns`` names the arrays read after these lines (default: every output);
-    ``free`` and ``rows`` are the free indices (see :func:`.to_array.to_array`).
+    ``free`` and ``rows`` are the free indices (see :func:`.to_array.to_array`); ``balance``
+    says that the loss is unchanged by z + a, so that the entries of the output ``grad`` sum
+    to zero and its entry at the largest logit is minus the sum of the others.
     """
     used: set[str] = set()
     shape = class_axis(set(values.arrays.values()))
 
     arrays = [optimize(to_array(expr, values, free, rows if len(free_indices(expr)) > 1 else None),
                        (SUM_OF_CONSTANT,), used, shape=shape) for _, expr in outputs]
+    if balance:  # Σ_j q_j x_j from the top, in the gradient
+        arrays = [optimize(a, (EXPECTATION_FROM_TOP,), used, shape=shape) if name == "grad" else a
+                  for (name, _), a in zip(outputs, arrays)]
     arrays = [optimize(a, REWRITES, used) for a in arrays]
     exact: set[str] = set()  # cited only where q or log q is computed (below)
     definitions = {sym: exact_log_sum(d, exact) for sym, d in definitions.items()}
@@ -74,6 +79,12 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         arrays = [optimize(push_labels(a, lowering.shape, definitions), REWRITES, used)
                   for a in arrays]
     arrays = [optimize(exact_log_sum(a, used), (MASKED_SUM,), used) for a in arrays]
+    if balance:
+        arrays = [BALANCE_TOP.apply(a, shape=lowering.shape) if name == "grad" else a
+                  for (name, _), a in zip(outputs, arrays)]
+        if labels:  # log q_c from the rows
+            arrays = [push_labels(a, lowering.shape, definitions) for a in arrays]
+        used.add(BALANCE_TOP.name)
     if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
         # multiply it are then combined before the one product over every class
         arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]

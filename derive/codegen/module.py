@@ -13,12 +13,12 @@ import types
 from typing import Callable
 
 import numpy as np
-from sympy import Expr
+from sympy import Derivative, Expr
 
 from .. import budget
 from ..errors import CheckError
 from ..evaluation import evaluate
-from ..model import POSITIVE
+from ..model import POSITIVE, k, z
 
 ROWS, CLASSES = 3, 4
 
@@ -136,8 +136,9 @@ def verify_own(module: types.ModuleType, s) -> None:
     gradient at random logits, labels and (where the loss takes them) probability targets
     against the loss and the gradient's step of the derivation."""
     rng, logits, labels, probs = _samples()
-    values = {sym.name: float(rng.uniform(0.5, 2.0)) for sym in s.scalars}
-    values.update({b.label.name: rng.uniform(0.5, 2.0, CLASSES) for b in s.arrays})
+    names = [v.name for v in s.scalars] + [b.label.name for b in s.arrays]
+    values = {name: float(d.draw(rng)) if n < len(s.scalars) else d.draw(rng, CLASSES)
+              for n, (name, d) in enumerate(zip(names, s.domains))}
     # a loss defined for positive targets only is not defined at the zeros of a label's one-hot
     targets = [] if POSITIVE in s.derivation.steps[0].facts else \
         [("labels", labels, np.eye(CLASSES)[labels])]
@@ -162,3 +163,30 @@ def verify_own(module: types.ModuleType, s) -> None:
                                  f"{loss[n]:.6g} (derived {expected_loss:.6g}), gradient "
                                  f"{np.round(grad[n], 6).tolist()} (derived "
                                  f"{np.round(expected_grad, 6).tolist()})")
+        _verify_edges(module, s, names, values, logits, target, rows_of, labels)
+
+
+def _verify_edges(module, s, names, values, logits, target, rows_of, labels) -> None:
+    """Run the module where a value lies outside (0, ∞), at the edges of its domain
+    (:meth:`~derive.domains.Domain.edges`), where the derivation was not checked: its loss and
+    gradient against the loss and its derivative ∂ℒ/∂z_k by forward-mode differentiation
+    (the checker's evaluator), independent of the derivation's steps."""
+    derivative = Derivative(s.loss, z[k])
+    for n, (name, d) in enumerate(zip(names, s.domains)):
+        for edge in d.edges():
+            at = {**values, name: edge if n < len(s.scalars) else np.full(CLASSES, edge)}
+            with np.errstate(all="ignore"):
+                loss, grad = module.loss_with_grad(logits, target, **at)
+            for row in range(ROWS):
+                where = {"c": int(labels[row])} if s.labels_only else {}
+                args = (list(logits[row]), list(rows_of[row]))
+                expected_loss = evaluate(s.loss, *args, **where, **at)
+                expected_grad = np.array([evaluate(derivative, *args, k=j, **where, **at)
+                                          for j in range(CLASSES)])
+                finite = np.isfinite(expected_grad)
+                if not (agree(loss[row], expected_loss) if np.isfinite(expected_loss) else True) \
+                        or not agree(grad[row][finite], expected_grad[finite]):
+                    raise CheckError(f"the generated code does not agree with the loss at {name} "
+                                     f"= {edge:g}, outside where the derivation was checked: "
+                                     f"gradient {np.round(grad[row], 6).tolist()}, ∂ℒ/∂z_k "
+                                     f"{np.round(expected_grad, 6).tolist()}")

@@ -22,7 +22,8 @@ from sympy import Derivative, Expr, IndexedBase, Symbol
 from .. import budget
 from ..version import __version__
 from ..errors import DeriveError
-from ..model import PARAMETERS, POSITIVE, c, k, own_symbols, q, w
+from ..domains import Domain, of_loss, values_of
+from ..model import POSITIVE, c, k, q
 from ..records import Derivation
 from ..render.printers import TextPrinter
 from . import module
@@ -67,9 +68,11 @@ class LossSpec:
     grad: Expr                  # ∂loss/∂z_k, with the free index k
     loss_step: int              # 1-based steps of the derivation
     grad_step: int
-    scalars: tuple[Symbol, ...]  # each > 0
-    arrays: tuple[IndexedBase, ...]  # each of shape (K,), entries > 0
+    scalars: tuple[Symbol, ...]
+    arrays: tuple[IndexedBase, ...]  # each of shape (K,), or one row a row of logits
     labels_only: bool           # the loss uses the label c: integer labels only
+    shift_invariant: bool = False  # the loss is unchanged by z + a (see shift_invariant)
+    domains: tuple[Domain, ...] = ()  # of the scalars, then the arrays (:mod:`derive.domains`)
 
 
 def spec(d: Derivation, name: str | None = None) -> LossSpec:
@@ -86,10 +89,7 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
         grad_step = max(n for n, s in enumerate(steps, 1) if s in closed
                         and not s.facts - {POSITIVE} and isinstance(s.lhs, Derivative)
                         and not s.expr.has(Derivative))
-    scalars, arrays = own_symbols(steps[0].expr)
-    scalars = sorted({*scalars, *(p for p in PARAMETERS if steps[0].expr.has(p))}, key=str)
-    if steps[0].expr.has(w):
-        arrays = sorted({*arrays, w}, key=str)
+    scalars, arrays = values_of(steps[0].expr)
     for s in (*scalars, *arrays):
         label = s.label.name if isinstance(s, IndexedBase) else s.name
         if label in ARGUMENTS:
@@ -97,7 +97,35 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
                               "generated functions (logits, target, reduction); rename it")
         value_name(s)
     return LossSpec(module_name(name), d, steps[0].expr, steps[grad_step - 1].expr, loss_step,
-                    grad_step, tuple(scalars), tuple(arrays), labels_only)
+                    grad_step, tuple(scalars), tuple(arrays), labels_only,
+                    shift_invariant(steps[0].expr, scalars, arrays),
+                    tuple(of_loss(steps[0].expr)[v] for v in (*scalars, *arrays)))
+
+
+def shift_invariant(loss: Expr, scalars, arrays, samples: int = 24) -> bool:
+    """Whether ``loss`` is unchanged by adding one number to every logit, checked by the
+    checker's evaluator at K = 2, 3 and 5 with logits, shifts, targets, labels and positive
+    values drawn at random: then Σ_k ∂E/∂z_k = 0 (a loss of q alone is, since q is)."""
+    import numpy
+
+    from ..check.numeric import Point, evaluate
+    from ..model import y, z
+    rng = numpy.random.default_rng(20)
+    for size in (2, 3, 5):
+        logits = rng.normal(scale=2.0, size=(samples, size))
+        shift = rng.normal(scale=5.0, size=(samples, 1))
+        label = rng.integers(1, size + 1, size=samples)
+        target = numpy.eye(size)[label - 1] if loss.has(c) else \
+            rng.dirichlet(numpy.ones(size), size=samples)
+        values = {sym: rng.uniform(0.5, 1.5, size=samples) for sym in scalars}
+        arrays_at = {base: rng.uniform(0.5, 1.5, size=(samples, size)) for base in arrays}
+        at = [evaluate(loss, Point(size, samples, {z: x, y: target, **arrays_at}, values,
+                                   {c: label} if loss.has(c) else {}))
+              for x in (logits, logits + shift)]
+        if not (numpy.all(numpy.isfinite(at)) and numpy.allclose(at[0], at[1], rtol=1e-9,
+                                                                 atol=1e-12)):
+            return False
+    return True
 
 
 _derivation = checked  # a derivation by name, checked on first use
@@ -128,7 +156,7 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
             budget.check(f"generating the code of {function}")
             try:
                 cases.append(made.add(lower(formulas, values, definitions, labels=labels,
-                                            backend=backend)))
+                                            backend=backend, balance=s.shift_invariant)))
             except LoweringError as e:
                 raise LoweringError(f"cannot generate code for this loss: {e}") from None
         return cases
@@ -138,8 +166,8 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
 
     value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
     names = (tuple(sym.name for sym in s.scalars), tuple(b.label.name for b in s.arrays))
-    unpack = [f"{', '.join(value_names)}, = _values(values, logits, {names[0]!r}, {names[1]!r})"
-              if value_names else "_values(values, logits, (), ())"]
+    unpack = [f"{', '.join(value_names)}, = _values(values, logits, {names[0]!r}, {names[1]!r}, "
+              "_DOMAINS)" if value_names else "_values(values, logits, (), (), _DOMAINS)"]
 
     def body(function, hole, cases, made):
         lines = list(unpack)
@@ -158,8 +186,6 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
         return [f"  {what:<10} {d.name}, step {n}: {text.doprint(d.steps[n - 1].lhs)} = "
                 f"{text.doprint(d.steps[n - 1].expr)}" for what, d, n in cited]
 
-    scalars = ", ".join(sym.name for sym in s.scalars)
-    arrays = ", ".join(base.label.name for base in s.arrays)
     symbol = s.derivation.steps[0].lhs
 
     def head(sources, made):
@@ -171,22 +197,36 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
                 "label c)." if s.labels_only else "Targets: integer class labels of shape "
                 "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
                 "renormalised).", 95),
-            values=_describe_values(scalars, arrays), labels_only=s.labels_only)
+            values=_describe_values(s), labels_only=s.labels_only, domains=_domains(s))
     spec = ModuleSpec(tuple((f, getattr(backend.OWN, f), backend.OWN.HOLES[f]) for f in OUTPUTS),
                       lowered,
                       cite, head, _derivation, arrange=body)
     return generate(spec, backend)
 
 
-def _describe_values(scalars: str, arrays: str) -> str:
+def _names(s: LossSpec) -> list[str]:
+    return [v.label.name if isinstance(v, IndexedBase) else v.name for v in (*s.scalars, *s.arrays)]
+
+
+def _domains(s: LossSpec) -> str:
+    """The module's ``_DOMAINS``: each value's domain as data, in a fixed order."""
+    entries = [f"    {n!r}: {d.data()!r},\n" for n, d in zip(_names(s), s.domains)]
+    return "{\n" + "".join(entries) + "}" if entries else "{}"
+
+
+def _describe_values(s: LossSpec) -> str:
+    words = dict(zip(_names(s), (d.words for d in s.domains)))
     parts = []
-    if scalars:
-        parts.append(f"scalar parameters {scalars} (each a real number > 0)")
-    if arrays:
-        parts.append(f"per-class arrays {arrays} (each of shape (K,), entries > 0)")
+    if s.scalars:
+        parts.append("scalar parameters " + ", ".join(f"{v.name} ({words[v.name]})"
+                                                      for v in s.scalars))
+    if s.arrays:
+        parts.append("per-class arrays " + ", ".join(
+            f"{b.label.name} (each entry {words[b.label.name]})" for b in s.arrays)
+            + ", each of shape (K,) or the logits' shape, one row of values a row of logits")
     if not parts:
         return "The loss has no parameters: pass no keyword values."
-    return textwrap.fill("Keyword values: " + "; ".join(parts) + ".", 95)
+    return textwrap.fill("Keyword values: " + "; ".join(parts) + "; inf and NaN are refused.", 95)
 
 
 def _indent(lines: list[str], width: int) -> list[str]:

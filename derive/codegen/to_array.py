@@ -14,7 +14,7 @@ from sympy import Add, Dummy, Expr, Indexed, KroneckerDelta, Number, S, Sum, Sym
 
 from ..model import ABBREVIATIONS, ARRAYS, K, c, k, q, sig, y, z
 from ..render.printers import TextPrinter
-from .ir import (CLASS, CLASSES, EYE, FULL, LOG_PROBS, LOGITS, PROBS, ROW, SCALAR, SHIFT, SHIFTED,
+from .ir import (AtTop, BalanceTop, LogOneMinusSoftmax, SumOffTopOf, CLASS, CLASSES, EYE, FULL, LOG_PROBS, LOGITS, PROBS, ROW, SCALAR, SHIFT, SHIFTED,
                  TARGET, AtLabel, ClassAt, ClassSum, Column, LogSumExp, LoweringError, OneHot,
                  LogSoftmax, PairAxis, Row, SetAtLabel, Shape, Sigmoid, Softmax, SumOffLabel,
                  SumOffTop,
@@ -91,8 +91,9 @@ def to_array(expr: Expr, values: Values, free: Symbol = k, rows: Symbol | None =
 
 #: Array symbols with both axes, and operations whose result has one value a row.
 _FULL_SYMBOLS = (LOGITS, TARGET, SHIFTED, PROBS, LOG_PROBS)
-_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffTop, SumOffLabel, SumXLogQ)
-_FULL_OPS = (OneHot, Softmax, LogSoftmax, SetAtLabel)
+_ROW_OPS = (ClassSum, AtLabel, ClassAt, LogSumExp, SumOffTop, SumOffLabel, SumXLogQ, AtTop,
+            SumOffTopOf)
+_FULL_OPS = (OneHot, Softmax, LogSoftmax, SetAtLabel, BalanceTop, LogOneMinusSoftmax)
 
 
 def shape_of(e: Expr, symbol: Callable[[Symbol], Shape]) -> Shape:
@@ -105,6 +106,8 @@ def shape_of(e: Expr, symbol: Callable[[Symbol], Shape]) -> Shape:
         return shape_of(e.args[0], symbol) | Shape(False, False, True)
     if isinstance(e, PairAxis):
         return Shape(True, False, True)
+    if isinstance(e, ClassSum):  # a sum of a per-class array alone has no rows
+        return Shape(shape_of(e.args[0], symbol).rows, False)
     if isinstance(e, _ROW_OPS):
         return ROW
     if isinstance(e, _FULL_OPS):

@@ -27,11 +27,13 @@ OPS: dict[str, tuple[str, str]] = {
     "sigmoid": ("_sigmoid", ""), "one_minus_exp": ("_one_minus_exp", ""),
     "log_one_minus_exp": ("_log_one_minus_exp", ""), "log_ratio": ("_log_ratio", ""),
     "xlogy": ("_xlogy", ""), "einsum": ("numpy.einsum", ""),
+    "logaddexp": ("numpy.logaddexp", ""), "balance_top": ("_balance_top", ""),
+    "log_one_minus_softmax": ("_log_one_minus_softmax", ""),
 }
 #: The operations that may write their result over an operand nothing later reads.
 IN_PLACE = frozenset({"exp", "log", "log1p", "reciprocal", "square", "sqrt", "power", "add",
                       "subtract", "multiply", "divide", "set_at_label", "softplus", "sigmoid",
-                      "one_minus_exp"})
+                      "one_minus_exp", "logaddexp", "balance_top"})
 #: How an array is seen along the axes of a (..., K, K) array.
 VIEWS = {"column": "[..., :, None]", "row": "[..., None, :]", "pair": "[..., None]"}
 

@@ -156,8 +156,13 @@ def _weights(weight, logits):
     return array
 
 
-def _values(values, logits, scalars, arrays):
-    """The loss's scalar parameters and per-class arrays, checked, in the logits' dtype."""
+def _values(values, logits, scalars, arrays, domains):
+    """The loss's scalar parameters and per-class arrays, checked, in the logits' dtype.
+
+    ``domains`` gives each one's domain as data, ``(intervals, words)``: intervals ``(low, high,
+    low closed, high closed)``, None for an unbounded end, and the words of the message.  An
+    array has shape (K,) or the logits' shape (one row of values a row of logits); where one is
+    given a row, all of them are seen with the logits' shape (read-only views)."""
     unknown = sorted(set(values) - set(scalars) - set(arrays))
     if unknown:
         takes = ", ".join(scalars + arrays) or "no values"
@@ -173,28 +178,77 @@ def _values(values, logits, scalars, arrays):
         if (isinstance(value, (bool, numpy.bool_))
                 or not isinstance(value, (int, float, numpy.integer, numpy.floating))):
             raise ValueError(f"{name} must be a real number, not {value!r}")
+        intervals, words = domains[name]
         with numpy.errstate(over="ignore", under="ignore"):
             try:
+                given = numpy.float64(value)
                 number = logits.dtype.type(value)
             except OverflowError:  # a Python int too big for any float
-                number = None
-        if number is None or not numpy.isfinite(number) or not number > 0:
-            raise ValueError(f"{name} must be a finite number > 0 in {logits.dtype}, "
-                             f"not {value!s}")
+                given = number = numpy.float64(numpy.inf)
+        if not _inside(given, intervals):
+            raise ValueError(f"{name} must be {words}, not {_shown(value)}")
+        _in_dtype(name, value, number, logits.dtype, intervals)
         out.append(number)
+    per_row = False
     for name in arrays:
         array = numpy.asarray(values[name])
-        if array.shape != logits.shape[-1:]:
-            raise ValueError(f"{name} must have one entry a class, shape {logits.shape[-1:]}, "
-                             f"not {array.shape}")
+        if array.shape not in (logits.shape[-1:], logits.shape):
+            rows = f" or the logits' shape {logits.shape}" if logits.ndim > 1 else ""
+            raise ValueError(f"{name} must have shape (K,) = {logits.shape[-1:]}{rows}, not "
+                             f"{array.shape}")
         if array.dtype.kind not in "fiu":
             raise ValueError(f"{name} must be real numbers, not {array.dtype}")
+        intervals, words = domains[name]
+        inside = _inside(array.astype(numpy.float64), intervals)
+        if not numpy.all(inside):
+            bad = array[~inside].flat[0]
+            raise ValueError(f"each entry of {name} must be {words}, not {_shown(bad)}")
         with numpy.errstate(over="ignore", under="ignore"):
-            array = array.astype(logits.dtype)
-        if not numpy.all(numpy.isfinite(array)) or not numpy.all(array > 0):
-            raise ValueError(f"{name} must be finite and > 0 in {logits.dtype}")
-        out.append(array)
+            cast = array.astype(logits.dtype)
+        if not numpy.all(_inside(cast, intervals)):
+            bad = ~_inside(cast, intervals)
+            _in_dtype(f"an entry of {name}", array[bad].flat[0], cast[bad].flat[0],
+                      logits.dtype, intervals)
+        per_row = per_row or array.ndim > 1
+        out.append(cast)
+    if per_row:
+        out[len(scalars):] = [numpy.broadcast_to(a, logits.shape) for a in out[len(scalars):]]
     return out
+
+
+def _inside(values, intervals):
+    """Whether each of ``values`` is finite and lies in one of ``intervals``."""
+    values = numpy.asarray(values)
+    inside = numpy.zeros(values.shape, dtype=bool)
+    for low, high, closed_low, closed_high in intervals:
+        part = numpy.isfinite(values)
+        if low is not None:
+            part &= (values >= low) if closed_low else (values > low)
+        if high is not None:
+            part &= (values <= high) if closed_high else (values < high)
+        inside |= part
+    return inside
+
+
+def _in_dtype(name, value, number, dtype, intervals):
+    """Refuse a value in its domain that leaves it once it is a number of ``dtype``."""
+    if _inside(number, intervals):
+        return
+    if numpy.isinf(number):
+        raise ValueError(f"{name} {_shown(value)} overflows {dtype}, the dtype of the logits")
+    if number == 0:
+        raise ValueError(f"{name} {_shown(value)} underflows to 0 in {dtype}, the dtype of the "
+                         f"logits")
+    raise ValueError(f"{name} {_shown(value)} rounds to {_shown(number)} in {dtype}, the dtype "
+                     f"of the logits, outside its domain")
+
+
+def _shown(value):
+    """A number as a message shows it: -1, 0.5, inf, nan."""
+    if isinstance(value, (int, numpy.integer)):
+        return str(int(value))
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
 
 
 def _rows(loss, logits):

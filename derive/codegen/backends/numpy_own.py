@@ -27,6 +27,9 @@ import numpy
 __all__ = ["loss", "grad", "loss_with_grad"]
 
 _LABELS_ONLY = {labels_only}  # True where the loss uses the label c: its target is class labels
+#: The domain of each value: intervals (low, high, low closed, high closed), None where
+#: unbounded, and the words that name it in a message.
+_DOMAINS = {domains}
 '''
 
 from .numpy_checks import _full, _prepare, _reduce, _rows, _scale

@@ -35,7 +35,9 @@ def _sum_xlogq(target, log_probs):
 
 
 def _take(values, labels):
-    """Each row's entry at its class label (labels keep a trailing axis of length 1)."""
+    """Each row's entry at its class label (labels keep a trailing axis of length 1), of values
+    of the logits' shape or of one row for all."""
+    values = numpy.broadcast_to(values, labels.shape[:-1] + values.shape[-1:])
     return numpy.take_along_axis(values, labels, axis=-1)
 
 
@@ -47,8 +49,11 @@ def _sum_off_label(values, labels):
 
 
 def _class_at(array, labels):
-    """A per-class array's entry at each row's label."""
-    return array[labels]
+    """A per-class array's entry at each row's label: of an array of shape (K,), or of one with
+    a row of values a row of logits (labels keep a trailing axis of length 1)."""
+    if array.ndim == 1:
+        return array[labels]
+    return numpy.take_along_axis(array, labels, axis=-1)
 
 
 def _one_hot(labels, logits):
@@ -74,6 +79,17 @@ def _sum_off_top(exps, top):
     numpy.put_along_axis(exps, top, at_top, axis=-1)
     others += at_top - 1
     return others
+
+
+def _balance_top(grad, top, out=None):
+    """The gradient with its entry at the top (the largest logit) replaced by minus the sum of
+    the others: the entries of the gradient of a loss unchanged by z + a sum to zero, and the
+    top's is then exact where it is a difference of two numbers near 1."""
+    if out is None:
+        out = numpy.array(numpy.broadcast_to(grad, top.shape[:-1] + grad.shape[-1:]))
+    numpy.put_along_axis(out, top, 0, axis=-1)
+    numpy.put_along_axis(out, top, -numpy.sum(out, axis=-1, keepdims=True), axis=-1)
+    return out
 
 
 def _logsumexp(u):
@@ -124,6 +140,16 @@ def _log_one_minus_exp(l):
         near = numpy.log(-numpy.expm1(l))
         far = numpy.log1p(-numpy.exp(l))
     return numpy.where(l > numpy.log(0.5), near, far)  # -expm1 is exact above log 1/2
+
+
+def _log_one_minus_softmax(log_probs, top):
+    """log(1 - q_k) from log q: log(1 - e^(log q_k)), and at the top, where q is near 1,
+    log Σ_(j≠top) q_j, which keeps its digits however small 1 - q_top is."""
+    out = _log_one_minus_exp(log_probs)
+    others = numpy.array(log_probs)
+    numpy.put_along_axis(others, top, -numpy.inf, axis=-1)
+    numpy.put_along_axis(out, top, _logsumexp(others), axis=-1)
+    return out
 
 
 def _log_ratio(l):

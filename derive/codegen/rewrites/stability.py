@@ -6,11 +6,12 @@ from typing import Callable
 
 from sympy import Add, Expr, Mul, Pow, S, exp, log
 
-from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum,
+from ..ir import (AtTop, BalanceTop, SetAtLabel, LogOf, SumOffTopOf, CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum,
                   Log1p, LogOneMinusExp, LogRatio, LogSoftmax, LogSumExp, OneMinusExp, Sigmoid,
                   Softmax,
                   SoftPlus, SumOffTop, SumXLogQ, XLogY)
 from . import Rewrite, optimize
+from .logdomain import LOG_DOMAIN
 
 
 def _is_one_minus(e: Expr, what: Callable[[Expr], bool]):
@@ -117,13 +118,34 @@ def _log_sigmoid(e):
 
 def _sigmoid_complement(e):
     x = _is_one_minus(e, lambda x: isinstance(x, Sigmoid))
-    return Sigmoid(-x.args[0]) if x is not None else None
+    if x is not None:
+        return Sigmoid(-x.args[0])
+    x = _is_one_minus(-e, lambda x: isinstance(x, Sigmoid))  # σ(u) - 1 = -σ(-u)
+    return -Sigmoid(-x.args[0]) if x is not None else None
+
+
+def _sigmoid_minus_target(e):
+    """σ(u) - y = σ(u) (1 - y) - y σ(-u): exact at y = 1 where σ(u) → 1, and at y = 0."""
+    if isinstance(e, Add) and len(e.args) == 2 and -TARGET in e.args:
+        (s,) = [t for t in e.args if t != -TARGET]
+        if isinstance(s, Sigmoid):
+            return s * (1 - TARGET) - TARGET * Sigmoid(-s.args[0])
+    return None
 
 
 def _xlogy(e):
+    """y log y = xlogy(y, y), and y (a + log y) = y a + xlogy(y, y): 0 where y = 0."""
     if isinstance(e, Mul) and TARGET in e.args and log(TARGET) in e.args:
         rest = [g for g in e.args if g not in (TARGET, log(TARGET))]
         return Mul(XLogY(TARGET, TARGET), *rest)
+    if isinstance(e, Mul) and TARGET in e.args:
+        for f in e.args:
+            for log_y in (log(TARGET), LogOf(TARGET)):
+                coeff = f.coeff(log_y) if isinstance(f, Add) else S.Zero
+                if coeff != 0 and not coeff.has(TARGET):
+                    rest = [g for g in e.args if g is not f]
+                    return Mul(*rest) * (f - coeff * log_y) + coeff * Mul(
+                        XLogY(TARGET, TARGET), *[g for g in rest if g != TARGET])
     return None
 
 
@@ -151,6 +173,10 @@ REWRITES = (
     Rewrite("sigmoid-complement", "1 - σ(u) = σ(-u): exact where σ(u) → 1",
             _sigmoid_complement, ("log-sigmoid", "multiply-through")),
     Rewrite("xlogy", "y log y with 0 log 0 = 0", _xlogy),
+    Rewrite("sigmoid-minus-target", "σ(u) - y = σ(u)(1 - y) - y σ(-u), since 1 - σ(u) = "
+            "σ(-u): exact where σ(u) → 1 and y = 1", _sigmoid_minus_target,
+            ("log-sigmoid", "multiply-through")),
+    *LOG_DOMAIN,
 )
 
 
@@ -195,6 +221,39 @@ def _sum_of_constant(e, shape):
         return CLASSES * e.args[0]
     return None
 
+
+def _expectation_from_top(e, shape):
+    """Σ_j q_j x_j = x_top + Σ_(j≠top) q_j (x_j - x_top), since Σ_j q_j = 1."""
+    if isinstance(e, ClassSum) and isinstance(e.args[0], Mul) and PROBS in e.args[0].args:
+        x = e.args[0] / PROBS
+        # not Σ_j q_j y_j g_j, which is q_c g_c for labels (one-hot-select)
+        if shape(x).classes and not x.has(AtTop) and TARGET not in Mul.make_args(x):
+            return AtTop(x) + SumOffTopOf(PROBS * (x - AtTop(x)))
+    return None
+
+
+EXPECTATION_FROM_TOP = Rewrite(
+    "expectation-from-top", "Σ_j q_j x_j = x_top + Σ_(j≠top) q_j (x_j - x_top), since Σ_j q_j "
+    "= 1: x_k - Σ_j q_j x_j has no difference of two numbers near x_top where q_top is near 1",
+    _expectation_from_top, ("shift-invariance", "shift-softmax"), context=("shape",))
+
+def _balance_top(e, shape):
+    """The gradient's entry at the top as minus the sum of the others; for labels, where the
+    gradient is q_k R off the label (R one value a row), its entry at the label is -R (1 - q_c),
+    computed from the rows alone."""
+    if isinstance(e, SetAtLabel):
+        rest = e.args[0] / PROBS
+        if e.args[0].has(PROBS) and not rest.has(PROBS) and not shape(rest).classes:
+            return SetAtLabel(e.args[0], -rest * OneMinusExp(AtLabel(LOG_PROBS)))
+    return BalanceTop(e)
+
+
+BALANCE_TOP = Rewrite(
+    "balance-top", "Σ_k ∂E/∂z_k = 0 for a loss unchanged by z + a (q is: shift-invariance), "
+    "so the gradient's entry at the largest logit is minus the sum of the others (for labels, "
+    "q_k R off the label makes it -R (1 - q_c) at the label): exact where it is a difference of "
+    "two numbers near 1", _balance_top, ("shift-invariance", "shift-softmax"),
+    context=("shape",), whole=True)
 
 SUM_OF_CONSTANT = Rewrite("sum-of-constant", "Σ_{i=1}^K x = K x for an x that is the same "
                           "for every class", _sum_of_constant, context=("shape",))
