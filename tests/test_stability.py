@@ -18,33 +18,12 @@ import sympy
 from sympy import Indexed, Mul
 
 import derive
+from test_own_code import LOSSES as EXAMPLES
 
 TEACHER = [0.1, 0.25, 0.3, 0.15, 0.05, 0.15]  # a teacher's distribution t, or a prior r
-ALPHA = [0.5, 2.0, 1.0, 1.5, 0.8, 1.2]
 
 LOSSES = [
-    # id, text, values, assume
-    # -- the examples of the tests of users' own code
-    ("focal-0.5", "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", {"gamma": 0.5}, "probability"),
-    ("focal-2", "-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)", {"gamma": 2.0}, "probability"),
-    ("focal-label", "-(1 - q[c])**gamma*log(q[c])", {"gamma": 2.0}, "one-hot"),
-    ("poly-1", "-sum(y[i]*log(q[i]), i) + eps*sum(y[i]*(1 - q[i]), i)", {"eps": 1.0},
-     "probability"),
-    ("z-loss", "-sum(y[i]*log(q[i]), i) + lam*log(sum(exp(z[i]), i))**2", {"lam": 0.1},
-     "probability"),
-    ("brier", "sum((q[i] - y[i])**2, i)", {}, "probability"),
-    ("class-balanced", "-sum(alpha[i]*y[i]*log(q[i]), i)", {"alpha": ALPHA}, "probability"),
-    ("sigmoid-bce", "-sum(y[i]*log(sigma[i]) + (1 - y[i])*log(1 - sigma[i]), i)", {}, "any"),
-    ("label-smoothing", "-sum(((1 - eps)*y[i] + eps/K)*log(q[i]), i)", {"eps": 0.1},
-     "probability"),
-    ("tempered", "-sum(y[i]*log(exp(z[i]/T)/sum(exp(z[j]/T), j)), i)", {"T": 2.0},
-     "probability"),
-    ("entropy-regularised", "-sum(y[i]*log(q[i]), i) + beta*sum(q[i]*log(q[i]), i)",
-     {"beta": 0.3}, "probability"),
-    ("label-cross-entropy", "-log(q[c])", {}, "one-hot"),
-    ("weighted-focal-label", "-alpha[c]*(1 - q[c])**gamma*log(q[c])",
-     {"gamma": 2.0, "alpha": ALPHA}, "one-hot"),
-    ("root-brier", "sqrt(sum((q[i] - y[i])**2, i))", {}, "probability"),
+    *EXAMPLES,  # the examples of the tests of users' own code
     # -- forms users wrote that gave NaN or inf for finite logits
     ("additive-margin", "-log(exp(z[c] - m)/(exp(z[c] - m) + sum(exp(z[i]), i) - exp(z[c])))",
      {"m": 0.35}, "one-hot"),

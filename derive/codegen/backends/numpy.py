@@ -76,5 +76,6 @@ def runtime(called: set[str]) -> str:
 #: The line that makes the shifted logits, for functions whose lines read them.
 SHIFT_CODE = "shifted = numpy.subtract(logits, shift)"
 SHIFTED = SHIFT_CODE + "  # z - a, where a = max_j z_j"
-#: The line a function body's lines run under: a log of 0 or 0/0 gives -inf or NaN silently.
-QUIET = 'with numpy.errstate(divide="ignore", invalid="ignore"):'
+#: The line a function body's lines run under: a log of 0, 0/0 or an overflow gives -inf, NaN or
+#: inf silently (a call prints nothing; an entry the stable forms replace may overflow on the way).
+QUIET = 'with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):'

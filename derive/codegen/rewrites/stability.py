@@ -249,7 +249,8 @@ def _balance_top(e, shape):
 
 
 BALANCE_TOP = Rewrite(
-    "balance-top", "Σ_k ∂E/∂z_k = 0 for a loss unchanged by z + a (q is: shift-invariance), "
+    "balance-top", "Σ_k ∂E/∂z_k = 0 for a loss unchanged by z + a (checked at random logits "
+    "and shifts; q is, by shift-invariance), "
     "so the gradient's entry at the largest logit is minus the sum of the others (for labels, "
     "q_k R off the label makes it -R (1 - q_c) at the label): exact where it is a difference of "
     "two numbers near 1", _balance_top, ("shift-invariance", "shift-softmax"),
