@@ -519,7 +519,7 @@ def smoothed_cross_entropy_with_grad(logits, labels, epsilon, reduction="none"):
                          "logits.shape[:-1]")
     epsilon = _number(epsilon, "epsilon", logits.dtype, 0, 1)
     t0 = numpy.reciprocal(logits.dtype.type(logits.shape[-1]))  # 1/K
-    t1 = numpy.multiply(epsilon, t0)  # ε/K
+    t1 = numpy.multiply(t0, epsilon)  # ε/K
     t2 = numpy.multiply(logits.dtype.type(logits.shape[-1]), epsilon)  # K·ε
     t3 = numpy.subtract(t2, logits.dtype.type(logits.shape[-1]))  # K·ε - K
     t4 = numpy.subtract(t3, epsilon)  # K·ε - K - ε

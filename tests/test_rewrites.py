@@ -93,12 +93,15 @@ def meaning(e, env, lib):
         BalanceTop: lambda g: g,  # an identity of the model: its meaning is the gradient's
         AtTop: lambda u: np.take_along_axis(np.broadcast_to(u, env[LOGITS].shape), env["top"],
                                             axis=-1),
-        SumOffTopOf: lambda u: np.sum(np.broadcast_to(u, env[LOGITS].shape), axis=-1,
-                                      keepdims=True) - np.take_along_axis(
-            np.broadcast_to(u, env[LOGITS].shape), env["top"], axis=-1),
+        SumOffTopOf: lambda w, u: _off_top(np.where(w == 0, 0 * one, w * u), env),
         SetAtLabel: lambda v, r: _set(np.broadcast_to(v, env[LOGITS].shape), env["labels"], r),
     }
     return table[type(e)](*map(ev, e.args))
+
+
+def _off_top(values, env):
+    values = np.broadcast_to(values, env[LOGITS].shape)
+    return np.sum(values, axis=-1, keepdims=True) - np.take_along_axis(values, env["top"], -1)
 
 
 def _set(values, labels, row):
@@ -127,7 +130,7 @@ def runtime(e, env):
         LogOneMinusSoftmax: lambda u: rt._log_one_minus_softmax(u, env["top"]),
         BalanceTop: lambda g: rt._balance_top(g, env["top"]),
         AtTop: lambda u: rt._take(np.broadcast_to(u, env[LOGITS].shape), env["top"]),
-        SumOffTopOf: lambda u: rt._sum_off_label(u, env["top"]),
+        SumOffTopOf: lambda w, u: rt._weighted_sum_off_top(w, u, env["top"]),
     }
     with np.errstate(all="ignore"):
         if type(e) in calls:

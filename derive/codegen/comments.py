@@ -84,7 +84,7 @@ class CommentPrinter(TextPrinter):
         return "%s at the top" % self._factor(expr.args[0])
 
     def _print_SumOffTopOf(self, expr):
-        return "Σ_(j≠top) %s" % self._factor(expr.args[0])
+        return "Σ_(j≠top) %s" % self._factor(expr.args[0] * expr.args[1])
 
     def _print_LogOneMinusSoftmax(self, expr):
         return "log(1 - q)"

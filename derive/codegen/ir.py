@@ -135,7 +135,8 @@ class AtTop(ArrayOp):
 
 
 class SumOffTopOf(ArrayOp):
-    """Σ over the class axis of the classes other than each row's top, keeping the axis."""
+    """Σ_(j≠top) w_j x_j of weights w and values x, keeping the axis, with 0 where w_j = 0
+    (a masked class, whose x may be infinite)."""
 
 
 class LogOf(ArrayOp):
@@ -215,12 +216,23 @@ class Values:
     names: dict = field(default_factory=dict)
     softmax: tuple = (q,)
     target: tuple = (y,)
+    #: the parameters and arrays whose domains are > 0, or None for all of them: their array
+    #: symbols are positive, and the log-domain rewrites take their logs
+    positive: frozenset | None = None
+
+    def _symbol(self, s, name: str) -> Symbol:
+        return Symbol(name, positive=True) if self.positive is None or s in self.positive \
+            else Symbol(name)
 
     def scalar(self, s: Symbol) -> Symbol:
-        return self.scalars.setdefault(s, Symbol(self.names.get(s) or value_name(s)))
+        if s not in self.scalars:
+            self.scalars[s] = self._symbol(s, self.names.get(s) or value_name(s))
+        return self.scalars[s]
 
     def array(self, base: IndexedBase) -> Symbol:
-        return self.arrays.setdefault(base, Symbol(self.names.get(base) or value_name(base)))
+        if base not in self.arrays:
+            self.arrays[base] = self._symbol(base, self.names.get(base) or value_name(base))
+        return self.arrays[base]
 
     def math(self) -> dict[Symbol, str]:
         text = TextPrinter()

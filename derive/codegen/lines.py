@@ -9,11 +9,10 @@ from __future__ import annotations
 from sympy import Add, Expr, Mul, Pow, S, Symbol, exp, log, numbered_symbols
 
 from .ir import (CLASSES, EYE, FULL, LOG_PROBS, PROBS, ROW, SCALAR, AtLabel, AtTop, BalanceTop,
-                 ClassAt, SumOffTopOf,
-                 ClassSum, Column, Const, Line, Log1p, LogAddExp, LogOf, LogOneMinusSoftmax, LogOneMinusExp, LogRatio,
-                 LogSoftmax, LogSumExp, LoweringError, OneHot, OneMinusExp, PairAxis, Ref, Row,
-                 SetAtLabel, Shape, Sigmoid, Softmax, SoftPlus, SumOffLabel, SumOffTop, SumXLogQ,
-                 XLogY)
+                 ClassAt, ClassSum, Column, Const, Line, Log1p, LogAddExp, LogOf,
+                 LogOneMinusExp, LogOneMinusSoftmax, LogRatio, LogSoftmax, LogSumExp,
+                 LoweringError, OneHot, OneMinusExp, PairAxis, Ref, Row, SetAtLabel, Shape,
+                 Sigmoid, Softmax, SoftPlus, SumOffLabel, SumOffTop, SumOffTopOf, SumXLogQ, XLogY)
 from .to_array import shape_of
 
 #: The operation of each node of an array formula that is one operation.
@@ -25,7 +24,8 @@ OPS: dict[type, str] = {
     Sigmoid: "sigmoid",
     OneMinusExp: "one_minus_exp", LogOneMinusExp: "log_one_minus_exp", LogRatio: "log_ratio",
     XLogY: "xlogy", LogAddExp: "logaddexp", BalanceTop: "balance_top", LogOf: "log",
-    LogOneMinusSoftmax: "log_one_minus_softmax", AtTop: "take", SumOffTopOf: "sum_off_label",
+    LogOneMinusSoftmax: "log_one_minus_softmax", AtTop: "take",
+    SumOffTopOf: "weighted_sum_off_top",
 }
 #: The views of an array along the axes of a (..., K, K) array.
 _VIEWS = {Column: "column", Row: "row", PairAxis: "pair"}
@@ -92,8 +92,10 @@ class Lowering:
                 args = tuple(self.operand(a) for a in e.args)
             if isinstance(e, (AtLabel, ClassAt, SumOffLabel)):
                 args = (args[0], _LABELS)
-            elif isinstance(e, (SumOffTop, BalanceTop, LogOneMinusSoftmax, AtTop, SumOffTopOf)):
+            elif isinstance(e, (SumOffTop, BalanceTop, LogOneMinusSoftmax, AtTop)):
                 args = (args[0], _TOP)
+            elif isinstance(e, SumOffTopOf):
+                args = (*args, _TOP)
             elif isinstance(e, SetAtLabel):
                 args = (args[0], _LABELS, args[1], _LOGITS)
             return self._add(name, OPS[type(e)], args, e, self.shape(e))

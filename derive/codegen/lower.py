@@ -23,13 +23,14 @@ from .lines import Lowering, allocate, renumber
 from .rewrites import optimize
 from .rewrites.labels import (LABEL_TERM, ONE_HOT_ENTRY, ONE_HOT_ROWS, ONE_HOT_SELECT,
                               at_labels)
-from .rewrites.stability import (BALANCE_TOP, EXPECTATION_FROM_TOP, LOG1P_LOGSUMEXP, MASKED_SUM, REWRITES,
-                                 SUM_OF_CONSTANT, exact_log_sum)
+from .rewrites.stability import (BALANCE_TOP, EXPECTATION_FROM_TOP, LOG1P_LOGSUMEXP,
+                                 MASKED_SUM, REWRITES, SUM_OF_CONSTANT, exact_log_sum)
+
+from .to_array import class_axis, push_labels, to_array
 
 #: Every rewrite the lowering applies, in the order a module's header cites them.
 CITED = (*REWRITES, ONE_HOT_SELECT, ONE_HOT_ENTRY, ONE_HOT_ROWS, LABEL_TERM, SUM_OF_CONSTANT,
          LOG1P_LOGSUMEXP, MASKED_SUM, EXPECTATION_FROM_TOP, BALANCE_TOP)
-from .to_array import class_axis, push_labels, to_array
 
 
 @dataclass

@@ -71,7 +71,9 @@ class LossSpec:
     scalars: tuple[Symbol, ...]
     arrays: tuple[IndexedBase, ...]  # each of shape (K,), or one row a row of logits
     labels_only: bool           # the loss uses the label c: integer labels only
-    shift_invariant: bool = False  # the loss is unchanged by z + a (see shift_invariant)
+    # whether the loss is unchanged by z + a (see shift_invariant): with one-hot targets (the
+    # labels' case), and with any target of the module (probabilities not renormalised)
+    shift_invariant: tuple[bool, bool] = (False, False)
     domains: tuple[Domain, ...] = ()  # of the scalars, then the arrays (:mod:`derive.domains`)
 
 
@@ -98,14 +100,19 @@ def spec(d: Derivation, name: str | None = None) -> LossSpec:
         value_name(s)
     return LossSpec(module_name(name), d, steps[0].expr, steps[grad_step - 1].expr, loss_step,
                     grad_step, tuple(scalars), tuple(arrays), labels_only,
-                    shift_invariant(steps[0].expr, scalars, arrays),
+                    (shift_invariant(steps[0].expr, scalars, arrays, one_hot=True),
+                     not labels_only and shift_invariant(steps[0].expr, scalars, arrays,
+                                                         one_hot=False)),
                     tuple(of_loss(steps[0].expr)[v] for v in (*scalars, *arrays)))
 
 
-def shift_invariant(loss: Expr, scalars, arrays, samples: int = 24) -> bool:
+def shift_invariant(loss: Expr, scalars, arrays, one_hot: bool, samples: int = 24) -> bool:
     """Whether ``loss`` is unchanged by adding one number to every logit, checked by the
-    checker's evaluator at K = 2, 3 and 5 with logits, shifts, targets, labels and positive
-    values drawn at random: then Σ_k ∂E/∂z_k = 0 (a loss of q alone is, since q is)."""
+    checker's evaluator at K = 2, 3 and 5 with logits, shifts, labels and positive values drawn
+    at random, and targets one-hot (``one_hot``: near one-hot, summing to 1, for a loss of any
+    target) or as the module takes them, not summing to 1:
+    then Σ_k ∂E/∂z_k = 0 (a loss of q alone is, since q is; -Σ y z + log Σ e^z is only where
+    Σ y = 1)."""
     import numpy
 
     from ..check.numeric import Point, evaluate
@@ -115,8 +122,13 @@ def shift_invariant(loss: Expr, scalars, arrays, samples: int = 24) -> bool:
         logits = rng.normal(scale=2.0, size=(samples, size))
         shift = rng.normal(scale=5.0, size=(samples, 1))
         label = rng.integers(1, size + 1, size=samples)
-        target = numpy.eye(size)[label - 1] if loss.has(c) else \
-            rng.dirichlet(numpy.ones(size), size=samples)
+        if not one_hot:
+            target = rng.uniform(0.2, 1.5, size=(samples, size))
+        elif loss.has(c):
+            target = numpy.eye(size)[label - 1]
+        else:  # near one-hot and summing to 1, where y log y has no 0 · log 0 to evaluate
+            target = 0.999 * numpy.eye(size)[label - 1] + 0.001 * rng.dirichlet(
+                numpy.ones(size), size=samples)
         values = {sym: rng.uniform(0.5, 1.5, size=samples) for sym in scalars}
         arrays_at = {base: rng.uniform(0.5, 1.5, size=(samples, size)) for base in arrays}
         at = [evaluate(loss, Point(size, samples, {z: x, y: target, **arrays_at}, values,
@@ -143,7 +155,8 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
     """The module's source for ``backend``: the same bytes on every run."""
     definitions, softmax_sources = _softmax()
     text = TextPrinter()
-    values = Values()
+    values = Values(positive=frozenset(v for v, d in zip((*s.scalars, *s.arrays), s.domains)
+                                       if _positive(d)))
     for sym in s.scalars:
         values.scalar(sym)
     for base in s.arrays:
@@ -156,7 +169,8 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
             budget.check(f"generating the code of {function}")
             try:
                 cases.append(made.add(lower(formulas, values, definitions, labels=labels,
-                                            backend=backend, balance=s.shift_invariant)))
+                                            backend=backend,
+                                            balance=s.shift_invariant[0 if labels else 1])))
             except LoweringError as e:
                 raise LoweringError(f"cannot generate code for this loss: {e}") from None
         return cases
@@ -202,6 +216,12 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
                       lowered,
                       cite, head, _derivation, arrange=body)
     return generate(spec, backend)
+
+
+def _positive(domain) -> bool:
+    """Whether every value of ``domain`` is > 0."""
+    return all(low is not None and (low > 0 or low == 0 and not closed)
+               for low, _, closed, _ in domain.intervals)
 
 
 def _names(s: LossSpec) -> list[str]:

@@ -14,11 +14,10 @@ from sympy import Add, Dummy, Expr, Indexed, KroneckerDelta, Number, S, Sum, Sym
 
 from ..model import ABBREVIATIONS, ARRAYS, K, c, k, q, sig, y, z
 from ..render.printers import TextPrinter
-from .ir import (AtTop, BalanceTop, LogOneMinusSoftmax, SumOffTopOf, CLASS, CLASSES, EYE, FULL, LOG_PROBS, LOGITS, PROBS, ROW, SCALAR, SHIFT, SHIFTED,
-                 TARGET, AtLabel, ClassAt, ClassSum, Column, LogSumExp, LoweringError, OneHot,
-                 LogSoftmax, PairAxis, Row, SetAtLabel, Shape, Sigmoid, Softmax, SumOffLabel,
-                 SumOffTop,
-                 SumXLogQ, Values)
+from .ir import (CLASS, CLASSES, EYE, FULL, LOG_PROBS, LOGITS, PROBS, ROW, SCALAR, SHIFT, SHIFTED,
+                 TARGET, AtLabel, AtTop, BalanceTop, ClassAt, ClassSum, Column, LogOneMinusSoftmax,
+                 LogSoftmax, LogSumExp, LoweringError, OneHot, PairAxis, Row, SetAtLabel, Shape,
+                 Sigmoid, Softmax, SumOffLabel, SumOffTop, SumOffTopOf, SumXLogQ, Values)
 
 
 def to_array(expr: Expr, values: Values, free: Symbol = k, rows: Symbol | None = None) -> Expr:

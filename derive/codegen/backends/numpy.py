@@ -29,6 +29,7 @@ OPS: dict[str, tuple[str, str]] = {
     "xlogy": ("_xlogy", ""), "einsum": ("numpy.einsum", ""),
     "logaddexp": ("numpy.logaddexp", ""), "balance_top": ("_balance_top", ""),
     "log_one_minus_softmax": ("_log_one_minus_softmax", ""),
+    "weighted_sum_off_top": ("_weighted_sum_off_top", ""),
 }
 #: The operations that may write their result over an operand nothing later reads.
 IN_PLACE = frozenset({"exp", "log", "log1p", "reciprocal", "square", "sqrt", "power", "add",

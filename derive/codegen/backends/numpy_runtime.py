@@ -81,14 +81,23 @@ def _sum_off_top(exps, top):
     return others
 
 
+def _weighted_sum_off_top(weights, values, top):
+    """Σ_(j≠top) w_j x_j, with 0 where w_j = 0 (a masked class, whose x may be infinite)."""
+    terms = numpy.multiply(weights, values, out=numpy.zeros(numpy.broadcast_shapes(
+        numpy.shape(weights), numpy.shape(values), top.shape[:-1] + (1,)),
+        dtype=numpy.result_type(weights, values)), where=weights != 0)
+    numpy.put_along_axis(terms, top, 0, axis=-1)
+    return numpy.sum(terms, axis=-1, keepdims=True)
+
+
 def _balance_top(grad, top, out=None):
     """The gradient with its entry at the top (the largest logit) replaced by minus the sum of
     the others: the entries of the gradient of a loss unchanged by z + a sum to zero, and the
     top's is then exact where it is a difference of two numbers near 1."""
     if out is None:
         out = numpy.array(numpy.broadcast_to(grad, top.shape[:-1] + grad.shape[-1:]))
-    numpy.put_along_axis(out, top, 0, axis=-1)
-    numpy.put_along_axis(out, top, -numpy.sum(out, axis=-1, keepdims=True), axis=-1)
+    numpy.put_along_axis(out, top, 0, axis=-1)  # a masked class's NaN stays its own
+    numpy.put_along_axis(out, top, -numpy.nansum(out, axis=-1, keepdims=True), axis=-1)
     return out
 
 

@@ -13,18 +13,14 @@ from __future__ import annotations
 from sympy import Add, Expr, Mul, Number, Pow, Symbol, collect, exp, factor_terms, log, oo
 
 from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassAt,
-                  ClassSum, LogAddExp, LogOf, LogOneMinusExp, LogOneMinusSoftmax, LogSoftmax, LogSumExp, OneMinusExp,
-                  SetAtLabel, Sigmoid, Softmax, SoftPlus, SumOffLabel)
+                  ClassSum, LogAddExp, LogOf, LogOneMinusExp, LogOneMinusSoftmax, LogSoftmax,
+                  LogSumExp, OneMinusExp, SetAtLabel, Sigmoid, Softmax, SoftPlus, SumOffLabel)
 from . import Rewrite
-
-#: Array formulas whose log is a formula of its own: the softmax-like quantities.
-_SOFT = (Softmax, Sigmoid, OneMinusExp)
-
 
 def log_form(e: Expr, arrays: bool = True) -> Expr | None:
     """A formula of log ``e`` that is finite wherever log ``e`` is, or None where ``e`` is not
-    known to be positive.  ``arrays``: a parameter or per-class array counts as positive (it
-    does inside a log, where the loss is defined only for positive values)."""
+    known to be positive.  ``arrays``: a parameter or per-class array whose domain is > 0 (its
+    symbol is positive) has its log taken; otherwise it is not a factor of a log form."""
     if e == PROBS:
         return LOG_PROBS
     if isinstance(e, exp):
@@ -44,8 +40,9 @@ def log_form(e: Expr, arrays: bool = True) -> Expr | None:
         return log(e) if e.is_positive else None
     if e == CLASSES:
         return log(e)
-    if isinstance(e, (Symbol, ClassAt)):
-        return log(e) if arrays and e not in (LOGITS, SHIFTED, SHIFT, LOG_PROBS) else None
+    if isinstance(e, (Symbol, ClassAt)):  # a parameter or array whose domain is > 0
+        value = e.args[0] if isinstance(e, ClassAt) else e
+        return log(e) if arrays and value.is_positive else None
     if isinstance(e, Pow):
         inner = log_form(e.base, arrays)
         return e.exp * inner if inner is not None else None

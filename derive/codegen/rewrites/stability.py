@@ -6,10 +6,10 @@ from typing import Callable
 
 from sympy import Add, Expr, Mul, Pow, S, exp, log
 
-from ..ir import (AtTop, BalanceTop, SetAtLabel, LogOf, SumOffTopOf, CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, ClassSum,
-                  Log1p, LogOneMinusExp, LogRatio, LogSoftmax, LogSumExp, OneMinusExp, Sigmoid,
-                  Softmax,
-                  SoftPlus, SumOffTop, SumXLogQ, XLogY)
+from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtLabel, AtTop,
+                  BalanceTop, ClassSum, Log1p, LogOf, LogOneMinusExp, LogRatio, LogSoftmax,
+                  LogSumExp, OneMinusExp, SetAtLabel, Sigmoid, Softmax, SoftPlus, SumOffTop,
+                  SumOffTopOf, SumXLogQ, XLogY)
 from . import Rewrite, optimize
 from .logdomain import LOG_DOMAIN
 
@@ -228,7 +228,7 @@ def _expectation_from_top(e, shape):
         x = e.args[0] / PROBS
         # not Σ_j q_j y_j g_j, which is q_c g_c for labels (one-hot-select)
         if shape(x).classes and not x.has(AtTop) and TARGET not in Mul.make_args(x):
-            return AtTop(x) + SumOffTopOf(PROBS * (x - AtTop(x)))
+            return AtTop(x) + SumOffTopOf(PROBS, x - AtTop(x))
     return None
 
 
