@@ -230,3 +230,13 @@ def test_forms_that_gave_nan_or_inf_give_their_true_values():
     loss, grad = js.loss_with_grad(np.array([[800.0, 0.0, -5.0]]), np.array([[0.2, 0.8, 0.0]]))
     exact = 0.1 * math.log(0.4 / 1.2) + 0.4 * math.log(2) + 0.5 * math.log(2 / 1.2)
     assert loss[0] == pytest.approx(exact, rel=1e-12) and np.all(np.isfinite(grad))
+
+
+def test_a_loss_beyond_float16_is_inf_and_says_nothing():
+    """float16 logits are computed in float32; a loss beyond float16's range comes back inf,
+    with no warning (a call prints nothing), and the gradient stays finite."""
+    loss, grad = module("z-loss").loss_with_grad(np.array([[1000, 0, 1]], dtype=np.float16),
+                                                 np.array([1]), lam=0.1)
+    assert loss.dtype == grad.dtype == np.float16
+    assert np.isinf(loss[0]) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, [[201, -1, 0]], atol=0.5)

@@ -267,15 +267,17 @@ def _full(grad, logits):
 
 
 def _reduce(loss, reduction, out_dtype):
-    if reduction == "none":
-        return loss.astype(out_dtype, copy=False)
-    if reduction == "sum":
-        return out_dtype.type(loss.sum())
-    # the mean of no rows is NaN, as in PyTorch (numpy's mean would also warn)
-    return out_dtype.type(loss.mean() if loss.size else numpy.nan)
+    with numpy.errstate(over="ignore"):  # a loss beyond float16 is inf, silently
+        if reduction == "none":
+            return loss.astype(out_dtype, copy=False)
+        if reduction == "sum":
+            return out_dtype.type(loss.sum())
+        # the mean of no rows is NaN, as in PyTorch (numpy's mean would also warn)
+        return out_dtype.type(loss.mean() if loss.size else numpy.nan)
 
 
 def _scale(grad, reduction, out_dtype):
     if reduction == "mean" and grad.size:
         grad /= grad.size // grad.shape[-1]
-    return grad.astype(out_dtype, copy=False)
+    with numpy.errstate(over="ignore"):
+        return grad.astype(out_dtype, copy=False)
