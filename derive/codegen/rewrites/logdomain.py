@@ -6,7 +6,8 @@ overflows nor underflows: log q is the log-softmax, log e^u is u, log(a b) is lo
 log of a sum of positive terms is a log-add-exp of their logs, log Σ_j f_j is a max-shifted
 log-sum-exp.  The rewrites below use it wherever a value would be computed from quantities
 that underflow (q_i of a logit far below the largest) or overflow (e^{z} of a large logit).
-Each is an identity of the reals for positive arguments, tested in ``tests/test_rewrites.py``.
+Each is an identity of the reals for positive arguments (log(1 - q) from the other classes' q
+is one of the model: Σ_j q_j = 1), tested on its own in ``tests/test_rewrites.py``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..ir import (CLASSES, LOG_PROBS, LOGITS, PROBS, SHIFT, SHIFTED, TARGET, AtL
                   ClassSum, LogAddExp, LogOf, LogOneMinusExp, LogOneMinusSoftmax, LogSoftmax,
                   LogSumExp, OneMinusExp, SetAtLabel, Sigmoid, Softmax, SoftPlus, SumOffLabel)
 from . import Rewrite
+
 
 def log_form(e: Expr, arrays: bool = True) -> Expr | None:
     """A formula of log ``e`` that is finite wherever log ``e`` is, or None where ``e`` is not
