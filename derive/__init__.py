@@ -37,7 +37,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
 
 __all__ = ["Derivation", "Step", "derivation", "names", "evaluate", "gradient", "parse",
-           "parameters", "arrays", "uses_class", "numpy_module", "ParseError", "OutOfTime",
+           "parameters", "arrays", "uses_class", "numpy_module", "torch_module", "jax_module",
+           "ParseError", "OutOfTime",
            "DeriveError", "CheckError", "InputError", "OutputError", "RuleDoesNotApplyError",
            "UnknownDerivationError", "UnknownRuleError", "__version__"]
 
@@ -89,12 +90,47 @@ def numpy_module(loss=None, *, assume: str | None = None, name: str | None = Non
     ``assume`` is as for :func:`gradient` (default: ``"probability"``, or ``"one-hot"`` for a
     loss of the label c); ``name`` names the module (a Python identifier).
     """
+    return _module("numpy", loss, assume, name, timeout)
+
+
+def torch_module(loss=None, *, assume: str | None = None, name: str | None = None,
+                 timeout: float = 60.0):
+    """A generated PyTorch module, compiled in memory from checked derivations and run against
+    them, with the conventions of ``torch.nn.functional.cross_entropy``.
+
+    With no ``loss``, the catalogue's (``cross_entropy``, ``CrossEntropyLoss``, the tempered,
+    weighted, smoothed and sigmoid losses, softmax and log-softmax).  With a loss, as for
+    :func:`numpy_module`: ``loss(input, target, reduction="mean", **values)``,
+    ``loss_with_grad`` and the ``nn.Module`` ``Loss(reduction="mean", **values)``.  Each loss
+    is a ``torch.library.custom_op`` whose forward computes its gradient in the same pass.
+    Needs PyTorch (``pip install 'derive[torch]'``).
+    """
+    return _module("torch", loss, assume, name, timeout)
+
+
+def jax_module(loss=None, *, assume: str | None = None, name: str | None = None,
+               timeout: float = 60.0):
+    """A generated JAX module, compiled in memory from checked derivations and run against
+    them, with optax's conventions (class axis last, one loss an example).
+
+    With no ``loss``, the catalogue's; with a loss, ``loss(logits, target, **values)`` and
+    ``loss_with_grad``.  Each loss is a ``jax.custom_jvp`` whose rule is the checked gradient,
+    so ``jit``, ``vmap``, ``grad``, ``jvp`` and ``hessian`` work.  Needs JAX
+    (``pip install 'derive[jax]'``).
+    """
+    return _module("jax", loss, assume, name, timeout)
+
+
+def _module(backend_name, loss, assume, name, timeout):
     from . import budget
+    from .codegen.backends import get, require
+    backend = get(backend_name)
     with budget.deadline(timeout):
+        require(backend_name)
         if loss is None:
             from .codegen import load_module
-            return load_module()
+            return load_module(backend=backend)
         from .codegen import own as lossmodule
         lossmodule.module_name(name)  # refuse a bad name before deriving anything
         d = gradient(loss, assume=assume, name=name, timeout=timeout)
-        return lossmodule.load(lossmodule.spec(d, name))
+        return lossmodule.load(lossmodule.spec(d, name), backend=backend)

@@ -14,13 +14,21 @@ from .derivations import names
 from .errors import OutputError
 
 
-def artifacts() -> dict[str, str]:
-    """File name -> content, in a fixed order; the same bytes on every run."""
+#: The backends whose catalogue modules ``output/`` holds, and each one's file.
+BACKENDS = ("numpy", "torch", "jax")
+FILES = {"numpy": f"{MODULE_NAME}.py", "torch": f"{MODULE_NAME}_torch.py",
+         "jax": f"{MODULE_NAME}_jax.py"}
+
+
+def artifacts(backends: tuple[str, ...] = BACKENDS) -> dict[str, str]:
+    """File name -> content, in a fixed order; the same bytes on every run: the renderings,
+    and the catalogue's module for each of ``backends`` (generating one needs no library)."""
     from .check import checked
+    from .codegen.backends import get
     from .render import render
     derivations = [checked(n) for n in names()]
-    files = {f"{MODULE_NAME}.py": source(),
-             "derivations.tex": render("latex", derivations, document=True)}
+    files = {FILES[b]: source(backend=get(b)) for b in BACKENDS if b in backends}
+    files["derivations.tex"] = render("latex", derivations, document=True)
     for d in derivations:
         files[f"{d.name}.tex"] = render("latex", [d])
         files[f"{d.name}.md"] = render("markdown", [d])
@@ -48,9 +56,9 @@ def make_folder(directory: Path, create: bool = True) -> bool:
     return True
 
 
-def write(directory: Path) -> list[Path]:
+def write(directory: Path, backends: tuple[str, ...] = BACKENDS) -> list[Path]:
     """Write every artifact into ``directory`` (see :func:`make_folder`), each atomically."""
-    files = artifacts()
+    files = artifacts(backends)
     make_folder(directory)
     return write_files(directory, files)
 
@@ -67,13 +75,14 @@ def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-def stale(directory: Path, files: dict[str, str] | None = None) -> list[Path]:
+def stale(directory: Path, files: dict[str, str] | None = None,
+          backends: tuple[str, ...] = BACKENDS) -> list[Path]:
     """Files that are missing from ``directory`` or differ from what ``write`` would put there
     (or from ``files``, name -> text, when given)."""
     if Path(directory).exists() and not Path(directory).is_dir():
         raise OutputError(f"cannot check {directory}: it is a file, not a folder")
     out = []
-    for name, text in (artifacts() if files is None else files).items():
+    for name, text in (artifacts(backends) if files is None else files).items():
         path = directory / name
         if not path.exists() or path.read_bytes() != text.encode("utf-8"):
             out.append(path)

@@ -264,20 +264,25 @@ def _check_values(s, values: dict, options: dict, classes: int) -> None:
 
 def _code(args) -> int:
     _writable(args.output)
+    from ..codegen.backends import get
+    backend = get(args.backend)
     if args.loss is not None:
-        _deliver(_own_source(args), args.output)
+        _deliver(_own_source(args, backend), args.output)
         return 0
     _watch(None)
     from ..codegen import source
-    _deliver(source(), args.output)
+    _deliver(source(backend=backend), args.output)
     return 0
 
 
-def _own_source(args) -> str:
-    """The generated module of --loss, named by --name."""
+def _own_source(args, backend) -> str:
+    """The generated module of --loss for ``backend``, named by --name, checked."""
     from ..codegen import own as lossmodule
+    from ..codegen.backends import require
     lossmodule.module_name(args.name)
-    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args)[0], args.name))
+    require(backend.NAME)  # before deriving: the check of the module needs the library
+    return lossmodule.checked_source(lossmodule.spec(_own_derivation(args)[0], args.name),
+                                     backend)
 
 
 def _build(args) -> int:
@@ -285,20 +290,25 @@ def _build(args) -> int:
         return _build_own(args)
     _watch(None)
     from .. import build
+    backends = build.BACKENDS if args.backend is None else (args.backend,)
     if args.check:
-        return _check_files(args.output, build.stale(args.output), "derive build")
+        return _check_files(args.output, build.stale(args.output, backends=backends),
+                            "derive build")
     created = build.make_folder(args.output, create=False)  # refuse a bad folder before checking
-    return _wrote(args.output, created, build.write(args.output))
+    return _wrote(args.output, created, build.write(args.output, backends))
 
 
 def _build_own(args) -> int:
     """NAME.py, NAME.tex and NAME.md of --loss in the folder --output."""
     from .. import build
     from ..codegen import own as lossmodule
+    from ..codegen.backends import get, require
     from ..render import render
     name = lossmodule.module_name(args.name)
+    backend = get(args.backend or "numpy")
+    require(backend.NAME)
     d = _own_derivation(args)[0]
-    files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name)),
+    files = {f"{name}.py": lossmodule.checked_source(lossmodule.spec(d, name), backend),
              f"{name}.tex": render("latex", [d]), f"{name}.md": render("markdown", [d])}
     if args.check:
         return _check_files(args.output, build.stale(args.output, files), "derive build --loss")

@@ -109,11 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="time limit of the whole command, in seconds (default 60)")
 
-    s = sub.add_parser("code", parents=[common], help="print the generated NumPy module",
-                       description="Print the NumPy module generated from the derived results, "
-                       "or, with --loss, the module of your own loss.")
+    s = sub.add_parser("code", parents=[common], help="print a generated module",
+                       description="Print the NumPy, PyTorch or JAX module generated from the "
+                       "derived results, or, with --loss, the module of your own loss.")
     s.add_argument("--output", type=Path, metavar="FILE",
                    help="write to FILE (through a temporary file) instead of stdout")
+    s.add_argument("--backend", choices=("numpy", "torch", "jax"), default="numpy",
+                   help="the array library of the module (default numpy)")
     _loss_options(s, module=True)
     s = sub.add_parser("build", parents=[common], help="write every generated file to output/",
                        description="Write the renderings and the generated module to a folder; "
@@ -122,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder (default: output); created if missing, but not its parent")
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 listing the files that are missing or stale")
+    s.add_argument("--backend", choices=("numpy", "torch", "jax"), default=None,
+                   help="only this backend's module (default: the NumPy, PyTorch and JAX "
+                   "modules; with --loss, NumPy)")
     _loss_options(s, module=True)
     return p
 

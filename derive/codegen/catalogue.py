@@ -228,7 +228,8 @@ def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str
         return _fill(hole, definitions, made, backend)
 
     def head(sources, made):
-        return backend.HEADER.format(version=__version__, sources=sources, exports=_exports(names))
+        return backend.HEADER.format(version=__version__, sources=sources, exports=_exports(names),
+                                     namespace=f"derive_{MODULE_NAME}_{made.digest[:12]}")
     spec = ModuleSpec(tuple((name, getattr(backend.CATALOGUE, name), backend.CATALOGUE.HOLES[name])
                             for name in names),
                       fill, lambda made: _sources(made.formulas | {"probs", "log_probs"}, names),
@@ -237,8 +238,9 @@ def source(functions: Iterable[str] | None = None, backend=numpy_backend) -> str
 
 
 def _exports(names: list[str]) -> str:
-    """The module's ``__all__``, wrapped at 99 columns."""
-    return textwrap.fill(", ".join(f'"{name}"' for name in names), width=98,
+    """The module's ``__all__`` (its public names), wrapped at 99 columns."""
+    return textwrap.fill(", ".join(f'"{name}"' for name in names if not name.startswith("_")),
+                         width=98,
                          initial_indent="__all__ = [", subsequent_indent=" " * len("__all__ = ["),
                          break_long_words=False, break_on_hyphens=False) + "]"
 
@@ -254,7 +256,7 @@ def _sources(used: set[str], names: list[str]) -> list[str]:
             step = d.steps[n - 1]
             lines.append(f"  {formula.what:<16} {d.name}, step {n}: {text(step.lhs)} = "
                          f"{text(step.expr)}")
-    if "cross_entropy_grad" in names:
+    if "cross_entropy_grad" in names or "_cross_entropy" in names:
         d = _derived("batch-mean")
         what = 'reduction="mean"'
         lines.append(f"  {what:<16} {d.name}, step {len(d.steps)}: "
@@ -270,12 +272,15 @@ def _sources(used: set[str], names: list[str]) -> list[str]:
     return lines
 
 
-def load_module(name: str = MODULE_NAME,
-                functions: Iterable[str] | None = None) -> types.ModuleType:
-    """Compile :func:`source` in memory into a module (for the CLI and notebooks), run against
-    the derivations of its formulas (:func:`.module.verify_catalogue`); with ``functions``, a
-    module of only those public functions (and what they call), which checks only the
-    derivations they need."""
-    loaded = module.load(name, source(functions))
-    module.verify_catalogue(loaded, lambda key: FORMULAS[key].expr())
+def load_module(name: str = MODULE_NAME, functions: Iterable[str] | None = None,
+                backend=numpy_backend) -> types.ModuleType:
+    """Compile :func:`source` for ``backend`` in memory into a module (for the CLI and
+    notebooks), run against the derivations of its formulas (:func:`.module.verify_catalogue`);
+    with ``functions``, a module of only those public functions (and what they call), which
+    checks only the derivations they need."""
+    from .backends import require
+    require(backend.NAME)
+    loaded = module.load(name, source(functions, backend))
+    module.verify_catalogue(module.seen_as_numpy(loaded, backend.NAME),
+                            lambda key: FORMULAS[key].expr())
     return loaded

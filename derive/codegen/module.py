@@ -9,6 +9,7 @@ own evaluator (:func:`derive.evaluation.evaluate`); a disagreement is a
 from __future__ import annotations
 
 import functools
+import sys
 import types
 from typing import Callable
 
@@ -24,10 +25,23 @@ ROWS, CLASSES = 3, 4
 
 
 def load(name: str, text: str) -> types.ModuleType:
-    """``text`` compiled into a module called ``name``, in memory."""
+    """``text`` compiled into a module called ``name``, in memory.  A module of custom
+    operators (PyTorch's, which name their ``_NAMESPACE``) is called by that name and can be
+    imported by it, as ``torch.compile`` imports the module of each function it traces: one
+    entry of ``sys.modules`` for each distinct module, as there is one namespace of operators."""
+    code = compile(text, f"<derive:{name}>", "exec")
     module = types.ModuleType(name)
     module.__file__ = f"<derive:{name}>"
-    exec(compile(text, module.__file__, "exec"), module.__dict__)
+    exec(code, module.__dict__)
+    namespace = module.__dict__.get("_NAMESPACE")
+    if namespace is not None:
+        if isinstance(sys.modules.get(namespace), types.ModuleType) and \
+                getattr(sys.modules[namespace], "__file__", None) == module.__file__:
+            return sys.modules[namespace]  # the same code, loaded before
+        module = types.ModuleType(namespace)
+        module.__file__ = f"<derive:{name}>"
+        exec(code, module.__dict__)
+        sys.modules[namespace] = module
     return module
 
 
@@ -190,3 +204,49 @@ def _verify_edges(module, s, names, values, logits, target, rows_of, labels) -> 
                                      f"= {edge:g}, outside where the derivation was checked: "
                                      f"gradient {np.round(grad[row], 6).tolist()}, ∂ℒ/∂z_k "
                                      f"{np.round(expected_grad, 6).tolist()}")
+
+
+# -- the PyTorch and JAX modules, seen as the NumPy ones ------------------------------------------
+
+#: The functions the verification calls, and whether each takes a reduction (PyTorch's do).
+_CALLS = {"softmax": False, "log_softmax": False, "cross_entropy": True,
+          "cross_entropy_with_grad": True, "tempered_cross_entropy_with_grad": True,
+          "weighted_cross_entropy_with_grad": True, "smoothed_cross_entropy_with_grad": True,
+          "sigmoid_binary_cross_entropy_with_grad": True, "loss_with_grad": True}
+
+
+class Proxy:
+    """A PyTorch or JAX module seen with the NumPy modules' conventions, so that the same
+    verification runs it: NumPy arrays in (float64), NumPy arrays out, one loss a row."""
+
+    def __init__(self, module: types.ModuleType, backend: str):
+        self._module, self._backend = module, backend
+
+    def __getattr__(self, name: str):
+        if name not in _CALLS or not hasattr(self._module, name):
+            raise AttributeError(name)
+        function = getattr(self._module, name)
+
+        def call(*args, **kwargs):
+            if self._backend == "torch":
+                import torch
+
+                def put(a):
+                    return torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a
+                args = [put(a) for a in args]
+                kwargs = {key: put(value) for key, value in kwargs.items()}
+                if _CALLS[name]:
+                    kwargs["reduction"] = "none"
+                out = function(*args, **kwargs)
+                return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
+            import jax
+            with jax.enable_x64(True):
+                out = function(*args, **kwargs)
+                return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) \
+                    else np.asarray(out)
+        return call
+
+
+def seen_as_numpy(module: types.ModuleType, backend: str):
+    """``module`` itself for NumPy; a :class:`Proxy` for the other backends."""
+    return module if backend == "numpy" else Proxy(module, backend)

@@ -33,8 +33,6 @@ from .lower import lower
 from .spec import ModuleSpec, checked, generate
 from .to_array import softmax_definitions
 
-#: The public functions of a loss's module, and the outputs each computes.
-OUTPUTS = {"loss": ("loss",), "grad": ("grad",), "loss_with_grad": ("loss", "grad")}
 #: The arguments of the generated functions: a parameter of the loss may not take these names.
 ARGUMENTS = ("logits", "target", "reduction", "values")
 DEFAULT_NAME = "your_loss"
@@ -163,7 +161,8 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
         values.array(base)
 
     def lowered(function, hole, made):  # the labels' case, and the probabilities' case
-        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o]) for o in OUTPUTS[function]]
+        formulas = [(o, {"loss": s.loss, "grad": s.grad}[o])
+                    for o in backend.OWN.OUTPUTS[function]]
         cases = []
         for labels in ((True,) if s.labels_only else (True, False)):
             budget.check(f"generating the code of {function}")
@@ -180,18 +179,22 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
 
     value_names = [value_name(v) for v in (*s.scalars, *s.arrays)]
     names = (tuple(sym.name for sym in s.scalars), tuple(b.label.name for b in s.arrays))
-    unpack = [f"{', '.join(value_names)}, = _values(values, logits, {names[0]!r}, {names[1]!r}, "
-              "_DOMAINS)" if value_names else "_values(values, logits, (), (), _DOMAINS)"]
+    unpack = backend.OWN.unpack(value_names, *names)
 
     def body(function, hole, cases, made):
         lines = list(unpack)
         if shifts(made):
             lines += ["shift, top = _shift(logits)", backend.SHIFT_CODE]
-        lines.append(backend.QUIET)
+        width = 0
+        if backend.QUIET:
+            lines.append(backend.QUIET)
+            width = 4
         if s.labels_only:
-            return lines + _indent(cases[0], 4)
-        return (lines + ["    if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c"]
-                + _indent(cases[0], 8) + ["    else:"] + _indent(cases[1], 8))
+            return lines + _indent(cases[0], width)
+        labels = "if labels is not None:  # a one-hot target: Σ_i y_i f_i = f_c"
+        return (lines + [" " * width + labels]
+                + _indent(cases[0], width + 4) + [" " * width + "else:"]
+                + _indent(cases[1], width + 4))
 
     def cite(made):
         cited = [("loss", s.derivation, s.loss_step), ("grad", s.derivation, s.grad_step)]
@@ -211,8 +214,10 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
                 "label c)." if s.labels_only else "Targets: integer class labels of shape "
                 "logits.shape[:-1], or probabilities of the logits' shape (used as given, not "
                 "renormalised).", 95),
-            values=_describe_values(s), labels_only=s.labels_only, domains=_domains(s))
-    spec = ModuleSpec(tuple((f, getattr(backend.OWN, f), backend.OWN.HOLES[f]) for f in OUTPUTS),
+            values=_describe_values(s), labels_only=s.labels_only, domains=_domains(s),
+            namespace=f"derive_{s.name}_{made.digest[:12]}", scalars=names[0], arrays=names[1])
+    spec = ModuleSpec(tuple((f, getattr(backend.OWN, f), backend.OWN.HOLES[f])
+                            for f in backend.OWN.HOLES),
                       lowered,
                       cite, head, _derivation, arrange=body)
     return generate(spec, backend)
@@ -253,16 +258,18 @@ def _indent(lines: list[str], width: int) -> list[str]:
     return [" " * width + line for line in lines]
 
 
-def load(s: LossSpec, text: str | None = None) -> types.ModuleType:
-    """The generated module of ``s`` (or its source ``text``), compiled in memory and checked
-    against its derivation (:func:`.module.verify_own`)."""
-    loaded = module.load(s.name, source(s) if text is None else text)
-    module.verify_own(loaded, s)
+def load(s: LossSpec, text: str | None = None, backend=numpy_backend) -> types.ModuleType:
+    """The generated module of ``s`` (or its source ``text``) for ``backend``, compiled in
+    memory and checked against its derivation (:func:`.module.verify_own`)."""
+    from .backends import require
+    require(backend.NAME)
+    loaded = module.load(s.name, source(s, backend) if text is None else text)
+    module.verify_own(module.seen_as_numpy(loaded, backend.NAME), s)
     return loaded
 
 
-def checked_source(s: LossSpec) -> str:
+def checked_source(s: LossSpec, backend=numpy_backend) -> str:
     """:func:`source`, once the module it makes agrees with the derivation."""
-    text = source(s)
-    load(s, text)
+    text = source(s, backend)
+    load(s, text, backend)
     return text

@@ -7,6 +7,7 @@ what lowers each hole, which derivation steps the header cites, and the header i
 """
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -31,6 +32,7 @@ class Made:
     calls: set[str] = field(default_factory=set)
     reads: set[str] = field(default_factory=set)
     formulas: set[str] = field(default_factory=set)
+    digest: str = ""  # of the module's code, below its header: a name for what it computes
 
     def add(self, program) -> list[str]:
         """Record a lowered program; its lines."""
@@ -78,4 +80,5 @@ def generate(spec: ModuleSpec, backend) -> str:
                                       break_long_words=False, break_on_hyphens=False)
                         for line in lines)
     runtime = backend.runtime(made.calls | scaffold.names("".join(functions)))
+    made.digest = hashlib.sha256((runtime + "".join(functions)).encode("utf-8")).hexdigest()
     return spec.header(sources, made) + runtime + "".join(functions)

@@ -11,6 +11,7 @@ from . import numpy_own as OWN  # noqa: F401, N812
 from . import numpy_runtime
 from .numpy_scaffold import HEADER  # noqa: F401 (the catalogue's module header)
 
+NAME = "numpy"
 #: Each operation as (call, keyword arguments after the operands).
 OPS: dict[str, tuple[str, str]] = {
     "exp": ("numpy.exp", ""), "log": ("numpy.log", ""), "log1p": ("numpy.log1p", ""),

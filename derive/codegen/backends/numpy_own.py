@@ -58,5 +58,13 @@ def loss_with_grad(logits, target, reduction="none", **values):
             _scale(_full(grad, logits), reduction, out_dtype))
 
 
-#: The holes of each public function.
+#: The holes of each public function, and the outputs each one's hole computes.
 HOLES = {"loss": ("body",), "grad": ("body",), "loss_with_grad": ("body",)}
+OUTPUTS = {"loss": ("loss",), "grad": ("grad",), "loss_with_grad": ("loss", "grad")}
+
+
+def unpack(names, scalars, arrays):
+    """The line of the body that names the loss's values (``names``), checked."""
+    if not names:
+        return ["_values(values, logits, (), (), _DOMAINS)"]
+    return [f"{', '.join(names)}, = _values(values, logits, {scalars!r}, {arrays!r}, _DOMAINS)"]

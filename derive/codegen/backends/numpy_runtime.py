@@ -10,14 +10,11 @@ and sums with 0 · log 0 = 0.
 """
 from __future__ import annotations
 
-import ast
-import inspect
 import sys
-import textwrap
 
 import numpy
 
-from . import numpy_checks
+from . import emit, numpy_checks
 
 
 def _sum_xlogq(target, log_probs):
@@ -175,35 +172,16 @@ def _xlogy(x, y):
         return numpy.where(x == 0, 0, x * numpy.log(y))
 
 
-#: The helpers, in the order a module defines them.
-def _helpers(module) -> dict:
-    return {name: fn for name, fn in vars(module).items()
-            if name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__}
-
-
 #: The helpers, the argument checks first (:mod:`.numpy_checks`).
-HELPERS = {**_helpers(numpy_checks), **_helpers(sys.modules[__name__])}
-
-
-def _calls(name: str) -> set[str]:
-    """The helpers that helper ``name`` calls, read from its code."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(HELPERS[name])))
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
-            and node.id in HELPERS and node.id != name}
+HELPERS = emit.helpers(numpy_checks, sys.modules[__name__])
 
 
 def needed(called: set[str]) -> list[str]:
     """The helpers to define for lines that call ``called``, with those they call, in a fixed
     order."""
-    wanted, pending = set(), [name for name in called if name in HELPERS]
-    while pending:
-        name = pending.pop()
-        if name not in wanted:
-            wanted.add(name)
-            pending.extend(_calls(name))
-    return [name for name in HELPERS if name in wanted]
+    return emit.needed(HELPERS, called)
 
 
 def sources(called: set[str]) -> str:
     """The source of the helpers :func:`needed` for ``called``, as a module includes it."""
-    return "".join("\n\n" + inspect.getsource(HELPERS[name]) for name in needed(called))
+    return emit.sources(HELPERS, called)

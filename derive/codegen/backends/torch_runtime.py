@@ -1,0 +1,167 @@
+"""The PyTorch runtime of generated modules: the helpers of :mod:`.numpy_runtime` (same names,
+same results) written with torch, the class axis last, for CPU and CUDA tensors alike.  A
+generated module includes the source of those its lines call (:mod:`.emit`), after
+``import math`` and ``import torch``: a helper names nothing else but its arguments and the
+other helpers, and this file imports without torch.
+
+Labels and tops are int64 tensors with a trailing axis of length 1.  The helpers run inside a
+loss's custom operator, where no autograd records them: a helper that takes ``out`` may write
+its result there (one of its inputs that nothing later reads), and none synchronises with the
+device.
+"""
+import math
+import sys
+
+try:
+    import torch
+except ImportError:  # emitted as source; only a generated module needs torch
+    torch = None
+
+from .emit import helpers
+
+
+def _shift(logits):
+    """a = max_j z_j, and where it is (the top), both with a trailing axis of 1: any a gives
+    the same softmax, and this one keeps every exponent at or below 0.  A NaN counts as the
+    largest."""
+    top = torch.argmax(torch.where(torch.isnan(logits), math.inf, logits), dim=-1, keepdim=True)
+    return torch.gather(logits, -1, top), top
+
+
+def _sum_xlogq(target, log_probs):
+    """Σ_i y_i log q_i along the class axis, keeping it, with 0 · log 0 = 0 for a masked class:
+    a log-probability whose target is 0 counts as 0 (unless it is NaN, which stays NaN)."""
+    counted = (target != 0) | torch.isnan(log_probs)
+    return torch.sum(target * torch.where(counted, log_probs, 0), dim=-1, keepdim=True)
+
+
+def _take(values, labels):
+    """Each row's entry at its class label, of values of the logits' shape or of one row for
+    all."""
+    values = values.expand(labels.shape[:-1] + values.shape[-1:])
+    return torch.gather(values, -1, labels)
+
+
+def _sum_off_label(values, labels):
+    """Σ_j values_j over the classes other than each row's label."""
+    values = values.expand(labels.shape[:-1] + values.shape[-1:])
+    return torch.sum(values.scatter(-1, labels, 0), dim=-1, keepdim=True)
+
+
+def _class_at(array, labels):
+    """A per-class array's entry at each row's label: of an array of shape (K,), or of one
+    with a row of values a row of logits."""
+    if array.dim() == 1:
+        return array[labels]
+    return torch.gather(array, -1, labels)
+
+
+def _one_hot(labels, logits):
+    """The one-hot targets of the labels, in the logits' dtype, for formulas on whole rows."""
+    classes = torch.arange(logits.shape[-1], device=logits.device)
+    return (labels == classes).to(logits.dtype)
+
+
+def _set_at_label(values, labels, row, logits, out=None):
+    """values with each row's entry at its label replaced by row."""
+    if out is None:
+        out = values.expand(logits.shape).to(logits.dtype, copy=True)
+    row = torch.as_tensor(row, dtype=out.dtype, device=out.device).expand(labels.shape)
+    return out.scatter_(-1, labels, row)
+
+
+def _sum_off_top(exps, top):
+    """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
+    without it, so that no digit of a tiny sum is lost to the 1; plus e^(s_top) - 1, which is
+    0, or NaN for a row whose top is NaN or infinite.  ``exps`` is changed and put back."""
+    at_top = torch.gather(exps, -1, top)
+    exps.scatter_(-1, top, 0)
+    others = torch.sum(exps, dim=-1, keepdim=True)
+    exps.scatter_(-1, top, at_top)
+    return others.add_(at_top - 1)
+
+
+def _weighted_sum_off_top(weights, values, top):
+    """Σ_(j≠top) w_j x_j, with 0 where w_j = 0 (a masked class, whose x may be infinite)."""
+    weights, values = torch.broadcast_tensors(torch.as_tensor(weights), torch.as_tensor(values))
+    terms = torch.where(weights != 0, weights * values, 0)
+    terms = terms.expand(top.shape[:-1] + terms.shape[-1:]).scatter(-1, top, 0)
+    return torch.sum(terms, dim=-1, keepdim=True)
+
+
+def _balance_top(grad, top, out=None):
+    """The gradient with its entry at the top (the largest logit) replaced by minus the sum of
+    the others (NaNs, of masked classes, left out): the entries of the gradient of a loss
+    unchanged by z + a sum to zero, and the top's is then exact where it is a difference of two
+    numbers near 1."""
+    if out is None:
+        out = grad.expand(top.shape[:-1] + grad.shape[-1:]).clone()
+    out.scatter_(-1, top, 0)
+    return out.scatter_(-1, top, -torch.nansum(out, dim=-1, keepdim=True))
+
+
+def _logsumexp(u):
+    """log Σ_j e^(u_j) = m + log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top (0
+    where infinite or NaN): nothing overflows, and a tiny sum of the others keeps its digits."""
+    m, top = _shift(u)
+    m = torch.where(torch.isfinite(m), m, 0)
+    return m + torch.log1p(_sum_off_top(torch.exp(u - m), top))
+
+
+def _log_softmax(u):
+    """log softmax(u) = (u - m) - log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top:
+    nothing overflows, and at the top, where the log is near 0, no digit is lost to m."""
+    m, top = _shift(u)
+    shifted = u - torch.where(torch.isfinite(m), m, 0)
+    return shifted - torch.log1p(_sum_off_top(torch.exp(shifted), top))
+
+
+def _softmax(u):
+    """e^(u_k - m) / Σ_j e^(u_j - m) with m = max_j u_j: every exponent is at most 0."""
+    e = torch.exp(u - torch.amax(u, dim=-1, keepdim=True))
+    return e / torch.sum(e, dim=-1, keepdim=True)
+
+
+def _softplus(u, out=None):
+    """log(1 + e^u) without overflow."""
+    return torch.logaddexp(torch.zeros((), dtype=u.dtype, device=u.device), u, out=out)
+
+
+def _sigmoid(u, out=None):
+    """1 / (1 + e^(-u)), as torch computes it: from e^(-|u|), which never overflows."""
+    return torch.sigmoid(u, out=out)
+
+
+def _one_minus_exp(l, out=None):
+    """1 - e^l as -expm1(l): exact as l → 0, where 1 - q loses every digit."""
+    out = torch.expm1(l, out=out)
+    return out.neg_()
+
+
+def _log_one_minus_exp(l):
+    """log(1 - e^l) for l ≤ 0: log(-expm1(l)) near 0, log1p(-e^l) further away."""
+    return torch.where(l > math.log(0.5), torch.log(-torch.expm1(l)),
+                       torch.log1p(-torch.exp(l)))
+
+
+def _log_one_minus_softmax(log_probs, top):
+    """log(1 - q_k) from log q: log(1 - e^(log q_k)), and at the top, where q is near 1,
+    log Σ_(j≠top) q_j, which keeps its digits however small 1 - q_top is."""
+    out = _log_one_minus_exp(log_probs)
+    others = _logsumexp(log_probs.scatter(-1, top, -math.inf))
+    return out.scatter_(-1, top, others)
+
+
+def _log_ratio(l):
+    """l / (1 - e^l), and its limit -1 at l = 0."""
+    d = -torch.expm1(l)
+    return torch.where(d != 0, l / d, -1.0).to(l.dtype)
+
+
+def _xlogy(x, y):
+    """x log y, with 0 log 0 = 0."""
+    return torch.where(x == 0, 0, x * torch.log(y))
+
+
+#: The helpers, in the order a module defines them.
+HELPERS = helpers(sys.modules[__name__])
