@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_5855b456cec9::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_86eafc028cf5::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_5855b456cec9"
+_NAMESPACE = "derive_softmax_cross_entropy_86eafc028cf5"
 
 
 def _custom_op(name):
@@ -76,13 +76,14 @@ def _custom_op(name):
 
 def _fake(input, target, *rest):
     """The shapes of a loss operator's outputs: the loss (one a row for reduction="none", else
-    one number) and the gradient, shaped like the input."""
+    one number), the gradient, shaped like the input, and the mean's divisor."""
     rows = input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
-    return (input.new_empty(rows if rest[-1] == "none" else ()), input.new_empty(input.shape))
+    return (input.new_empty(rows if rest[-1] == "none" else ()), input.new_empty(input.shape),
+            input.new_empty((), dtype=torch.float64))
 
 
 def _setup(ctx, inputs, output):
-    ctx.save_for_backward(output[1])
+    ctx.save_for_backward(output[1], output[2])
     ctx.reduction, ctx.ndim = inputs[-1], inputs[0].dim()
     # None for each input but the first, a list of them for a list of tensors (as autograd
     # sees the inputs: a list of numbers is one input)
@@ -90,12 +91,21 @@ def _setup(ctx, inputs, output):
         isinstance(t, torch.Tensor) for t in x) else None for x in inputs[1:])
 
 
-def _backward(ctx, grad_loss, grad_grad):
-    """The saved gradient times the incoming one; the target and the values get none."""
-    (grad,) = ctx.saved_tensors
+def _backward(ctx, grad_loss, grad_grad, grad_count):
+    """The saved gradient times the incoming one (over the mean's divisor); the target and
+    the values get none."""
+    grad, count = ctx.saved_tensors
     if ctx.reduction == "none" and ctx.ndim > 1:
         grad_loss = grad_loss.unsqueeze(1)  # one a row: along the classes on dim 1
+    elif ctx.reduction == "mean":
+        grad_loss = grad_loss / count
     return (_scale_grad()(grad_loss, grad), *ctx.others)
+
+
+def _with_grad(outputs, reduction):
+    """A loss operator's ``(loss, gradient of the reduced loss)``."""
+    loss, grad, count = outputs
+    return loss, (grad / count).to(grad.dtype) if reduction == "mean" else grad
 
 
 def _scale_grad():
@@ -174,18 +184,19 @@ def _prepare(input, target, labels_only=False):
 
 
 def _finish(loss, grad, input, reduction, total=None):
-    """The loss of each row reduced, and the gradient in the input's layout and dtype (divided
-    by the number of rows, or by ``total``, for reduction="mean")."""
+    """The loss of each row reduced, the gradient of their sum in the input's layout and dtype,
+    and the divisor of the mean: the number of rows, or ``total``, for reduction="mean", else 1."""
     rows, classes = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0], \
         input.shape[1 if input.dim() > 1 else 0]
     loss = loss.expand(rows, 1).reshape(input.shape[:1] + input.shape[2:]
                                         if input.dim() > 1 else ())
     grad = grad.expand(rows, classes)
+    count = torch.ones((), dtype=torch.float64)
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":
-        count = rows if total is None else total
-        loss, grad = loss.sum() / count, grad / count
+        count = torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+        loss = loss.sum() / count
     if input.dim() == 1:
         grad = grad.reshape(input.shape)
     elif input.dim() > 2:
@@ -193,7 +204,7 @@ def _finish(loss, grad, input, reduction, total=None):
     grad = grad.to(input.dtype).contiguous()
     if grad.data_ptr() == input.data_ptr():  # an operator's output may not be its input
         grad = grad.clone()
-    return loss.to(input.dtype).clone(), grad
+    return loss.to(input.dtype).clone(), grad, count.to(device=input.device).clone()
 
 
 def _number(value, name, low, high, open_low=False):
@@ -221,11 +232,24 @@ def _weights(weight, logits):
 
 
 def _shift(logits):
-    """a = max_j z_j, and where it is (the top), both with a trailing axis of 1: any a gives
-    the same softmax, and this one keeps every exponent at or below 0.  A NaN counts as the
-    largest."""
-    top = torch.argmax(torch.where(torch.isnan(logits), math.inf, logits), dim=-1, keepdim=True)
-    return torch.gather(logits, -1, top), top
+    """a = max_j z_j, with a trailing axis of 1: any a gives the same softmax, and this one keeps
+    every exponent at or below 0 (NaN where a row has one).  And where it is (the top), as a
+    function that finds it the first time it is asked (:func:`_indices`): an index reduction
+    costs several passes on the CPU, and most losses never need it."""
+    shift = torch.amax(logits, dim=-1, keepdim=True)
+    found = []
+
+    def top():
+        if not found:  # a NaN counts as the largest
+            found.append(torch.argmax(torch.where(torch.isnan(logits), math.inf, logits),
+                                      dim=-1, keepdim=True))
+        return found[0]
+    return shift, top
+
+
+def _indices(top):
+    """The top's index of each row: ``top`` itself, or what :func:`_shift`'s function finds."""
+    return top() if callable(top) else top
 
 
 def _sum_xlogq(target, log_probs):
@@ -238,6 +262,7 @@ def _sum_xlogq(target, log_probs):
 def _take(values, labels):
     """Each row's entry at its class label, of values of the logits' shape or of one row for
     all."""
+    labels = _indices(labels)  # the labels, or the top
     values = values.expand(labels.shape[:-1] + values.shape[-1:])
     return torch.gather(values, -1, labels)
 
@@ -257,14 +282,20 @@ def _set_at_label(values, labels, row, logits, out=None):
 
 
 def _sum_off_top(exps, top):
-    """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
-    without it, so that no digit of a tiny sum is lost to the 1; plus e^(s_top) - 1, which is
-    0, or NaN for a row whose top is NaN or infinite.  ``exps`` is changed and put back."""
-    at_top = torch.gather(exps, -1, top)
-    exps.scatter_(-1, top, 0)
-    others = torch.sum(exps, dim=-1, keepdim=True)
-    exps.scatter_(-1, top, at_top)
-    return others.add_(at_top - 1)
+    """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
+    exactly e^0 = 1: the whole sum less 1 where that keeps its digits (a sum of the others of
+    at least 1/2), and for the other rows the others summed without the 1 (an entry equal to 1
+    taken as the top), so that no digit of a tiny sum is lost; NaN for a row of NaN."""
+    others = torch.sum(exps, dim=-1, keepdim=True).sub_(1)
+    flat, rows_out = exps.reshape(-1, exps.shape[-1]), others.view(-1, 1)
+    rows = torch.nonzero(rows_out[:, 0] < 0.5)[:, 0]
+    if rows.numel():
+        near = flat[rows]
+        at_top = torch.argmax((near == 1).to(torch.uint8), dim=-1, keepdim=True)
+        value = torch.gather(near, -1, at_top)  # 1, or less where the row has no top (-inf)
+        rows_out[rows] = torch.sum(near.scatter_(-1, at_top, 0), dim=-1, keepdim=True) + (
+            value - 1)
+    return others
 
 
 def _softplus(u, out=None):
@@ -309,7 +340,7 @@ def log_softmax(input, dim=-1):
 
 @_custom_op("cross_entropy")
 def _cross_entropy(input: torch.Tensor, target: torch.Tensor,
-                   reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+                   reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy -Σ_i y_i log q_i, reduced, and its gradient (Σ_i y_i) q_k - y_k."""
     logits, labels, target = _prepare(input, target)
     shift, top = _shift(logits)
@@ -350,7 +381,8 @@ def cross_entropy(input, target, reduction="mean"):
 def cross_entropy_with_grad(input, target, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _cross_entropy(input.detach(), target, _reduction(reduction))
+        return _with_grad(_cross_entropy(input.detach(), target, _reduction(reduction)),
+                          reduction)
 
 
 class CrossEntropyLoss(torch.nn.Module):
@@ -366,7 +398,7 @@ class CrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("tempered_cross_entropy")
 def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
     temperature = torch.as_tensor(temperature, dtype=torch.float64)
@@ -415,7 +447,8 @@ def tempered_cross_entropy_with_grad(input, target, temperature, reduction="mean
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     temperature = _number(temperature, "temperature", 0, math.inf, open_low=True)
     with torch.no_grad():
-        return _tempered(input.detach(), target, temperature, _reduction(reduction))
+        return _with_grad(_tempered(input.detach(), target, temperature, _reduction(reduction)),
+                          reduction)
 
 
 class TemperedCrossEntropyLoss(torch.nn.Module):
@@ -432,7 +465,7 @@ class TemperedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("weighted_cross_entropy")
 def _weighted(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_w = -Σ_i w_i y_i log q_i and ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k; reduction="mean"
     divides by the total weight of the rows' classes for class indices, as F.cross_entropy
     does, and by the number of rows for probabilities."""
@@ -466,7 +499,8 @@ def weighted_cross_entropy(input, target, weight, reduction="mean"):
 def weighted_cross_entropy_with_grad(input, target, weight, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _weighted(input.detach(), target, weight, _reduction(reduction))
+        return _with_grad(_weighted(input.detach(), target, weight, _reduction(reduction)),
+                          reduction)
 
 
 class WeightedCrossEntropyLoss(torch.nn.Module):
@@ -483,7 +517,7 @@ class WeightedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("smoothed_cross_entropy")
 def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy against y'_k = (1 - ε) δ_kc + ε/K, and ∂E'/∂z_k = q_k - y'_k."""
     logits, labels, target = _prepare(input, labels)
     if labels is None:
@@ -521,7 +555,8 @@ def smoothed_cross_entropy_with_grad(input, target, epsilon, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     epsilon = _number(epsilon, "epsilon", 0, 1)
     with torch.no_grad():
-        return _smoothed(input.detach(), target, epsilon, _reduction(reduction))
+        return _with_grad(_smoothed(input.detach(), target, epsilon, _reduction(reduction)),
+                          reduction)
 
 
 class SmoothedCrossEntropyLoss(torch.nn.Module):
@@ -538,7 +573,7 @@ class SmoothedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("sigmoid_binary_cross_entropy")
 def _sigmoid_bce(input: torch.Tensor, target: torch.Tensor,
-                 reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+                 reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)) for each row, ∂E_b/∂z_k = σ_k - y_k."""
     logits, labels, target = _prepare(input, target)
     if labels is not None or not bool(torch.all(target <= 1)):
@@ -572,7 +607,8 @@ def sigmoid_binary_cross_entropy(input, target, reduction="mean"):
 def sigmoid_binary_cross_entropy_with_grad(input, target, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _sigmoid_bce(input.detach(), target, _reduction(reduction))
+        return _with_grad(_sigmoid_bce(input.detach(), target, _reduction(reduction)),
+                          reduction)
 
 
 class SigmoidBinaryCrossEntropyLoss(torch.nn.Module):

@@ -47,5 +47,7 @@ def test_console_example(capsys, command, expected):
 def test_quick_start_commands_are_the_ones_ci_runs():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "python -m pip install -e . && derive latex" in README
-    assert "python -m pip install -e '.[test]' && python -m pytest" in README
-    assert "python -m pip install -e '.[test]' && python -m pytest" in ci
+    test = ("python -m pip install 'torch==2.13.0' && python -m pip install -e "
+            "'.[test,torch,jax]' && python -m pytest")
+    assert test in README
+    assert test in ci

@@ -73,13 +73,14 @@ def _set_at_label(values, labels, row, logits):
 
 
 def _sum_off_top(exps, top):
-    """Σ_j e^(s_j) - 1 with e^(s_top) exactly 1: the others summed without it, so that no digit
-    of a tiny sum is lost to the 1, plus e^(s_top) - 1, which is 0 (NaN for a row whose top is
-    NaN or infinite)."""
-    at_top = jnp.take_along_axis(exps, top, axis=-1)
-    others = jnp.sum(jnp.where(jnp.arange(exps.shape[-1]) == top, 0, exps), axis=-1,
-                     keepdims=True)
-    return others + (at_top - 1)
+    """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
+    exactly e^0 = 1: the entries other than 1 summed without the ones, so that no digit of a tiny
+    sum is lost, plus the entries equal to 1 (an exact count) less 1; NaN for a row of NaN.  No
+    index of the top is needed (XLA then drops its argmax), and the derivative reaches every
+    entry."""
+    ones = exps == 1
+    others = jnp.sum(jnp.where(ones, 0, exps), axis=-1, keepdims=True)
+    return others + (jnp.sum(jnp.where(ones, exps, 0), axis=-1, keepdims=True) - 1)
 
 
 def _weighted_sum_off_top(weights, values, top):

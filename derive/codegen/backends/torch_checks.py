@@ -3,7 +3,9 @@ as real, importable Python (emitted into a module by :mod:`.emit`; torch is need
 generated module runs).
 
 A loss is a ``torch.library.custom_op`` (:func:`_custom_op`): its forward returns the reduced
-loss and the gradient with respect to the input, computed in the same pass; ``register_fake``
+loss, the gradient of the rows' sum with respect to the input, computed in the same pass, and
+the number the mean divides by (1 for "none" and "sum"), so that the backward scales the
+gradient once, by the incoming gradient over that number; ``register_fake``
 gives their shapes, so ``torch.compile(fullgraph=True)`` traces it as one node; its backward
 scales the saved gradient by the incoming one, through a second operator whose own backward
 says that there is no second derivative (:func:`_scale_grad`)."""
@@ -34,13 +36,14 @@ def _custom_op(name):
 
 def _fake(input, target, *rest):
     """The shapes of a loss operator's outputs: the loss (one a row for reduction="none", else
-    one number) and the gradient, shaped like the input."""
+    one number), the gradient, shaped like the input, and the mean's divisor."""
     rows = input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
-    return (input.new_empty(rows if rest[-1] == "none" else ()), input.new_empty(input.shape))
+    return (input.new_empty(rows if rest[-1] == "none" else ()), input.new_empty(input.shape),
+            input.new_empty((), dtype=torch.float64))
 
 
 def _setup(ctx, inputs, output):
-    ctx.save_for_backward(output[1])
+    ctx.save_for_backward(output[1], output[2])
     ctx.reduction, ctx.ndim = inputs[-1], inputs[0].dim()
     # None for each input but the first, a list of them for a list of tensors (as autograd
     # sees the inputs: a list of numbers is one input)
@@ -48,12 +51,21 @@ def _setup(ctx, inputs, output):
         isinstance(t, torch.Tensor) for t in x) else None for x in inputs[1:])
 
 
-def _backward(ctx, grad_loss, grad_grad):
-    """The saved gradient times the incoming one; the target and the values get none."""
-    (grad,) = ctx.saved_tensors
+def _backward(ctx, grad_loss, grad_grad, grad_count):
+    """The saved gradient times the incoming one (over the mean's divisor); the target and
+    the values get none."""
+    grad, count = ctx.saved_tensors
     if ctx.reduction == "none" and ctx.ndim > 1:
         grad_loss = grad_loss.unsqueeze(1)  # one a row: along the classes on dim 1
+    elif ctx.reduction == "mean":
+        grad_loss = grad_loss / count
     return (_scale_grad()(grad_loss, grad), *ctx.others)
+
+
+def _with_grad(outputs, reduction):
+    """A loss operator's ``(loss, gradient of the reduced loss)``."""
+    loss, grad, count = outputs
+    return loss, (grad / count).to(grad.dtype) if reduction == "mean" else grad
 
 
 def _scale_grad():
@@ -132,18 +144,19 @@ def _prepare(input, target, labels_only=False):
 
 
 def _finish(loss, grad, input, reduction, total=None):
-    """The loss of each row reduced, and the gradient in the input's layout and dtype (divided
-    by the number of rows, or by ``total``, for reduction="mean")."""
+    """The loss of each row reduced, the gradient of their sum in the input's layout and dtype,
+    and the divisor of the mean: the number of rows, or ``total``, for reduction="mean", else 1."""
     rows, classes = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0], \
         input.shape[1 if input.dim() > 1 else 0]
     loss = loss.expand(rows, 1).reshape(input.shape[:1] + input.shape[2:]
                                         if input.dim() > 1 else ())
     grad = grad.expand(rows, classes)
+    count = torch.ones((), dtype=torch.float64)
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":
-        count = rows if total is None else total
-        loss, grad = loss.sum() / count, grad / count
+        count = torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+        loss = loss.sum() / count
     if input.dim() == 1:
         grad = grad.reshape(input.shape)
     elif input.dim() > 2:
@@ -151,7 +164,7 @@ def _finish(loss, grad, input, reduction, total=None):
     grad = grad.to(input.dtype).contiguous()
     if grad.data_ptr() == input.data_ptr():  # an operator's output may not be its input
         grad = grad.clone()
-    return loss.to(input.dtype).clone(), grad
+    return loss.to(input.dtype).clone(), grad, count.to(device=input.device).clone()
 
 
 def _number(value, name, low, high, open_low=False):

@@ -19,7 +19,7 @@ except ImportError:  # the templates are read as source; a stand-in lets them be
     torch = SimpleNamespace(nn=SimpleNamespace(Module=object))
 
 from .torch_checks import (_compute_dtype, _custom_op, _finish, _number, _prepare, _reduction,
-                           _weights)
+                           _weights, _with_grad)
 from .torch_runtime import _one_hot, _shift
 
 HEADER = '''"""Softmax cross-entropy for PyTorch: softmax, losses and their gradients, fused.
@@ -65,7 +65,7 @@ def log_softmax(input, dim=-1):
 
 @_custom_op("cross_entropy")
 def _cross_entropy(input: torch.Tensor, target: torch.Tensor,
-                   reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+                   reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy -Σ_i y_i log q_i, reduced, and its gradient (Σ_i y_i) q_k - y_k."""
     logits, labels, target = _prepare(input, target)
     shift, top = _shift(logits)
@@ -84,7 +84,8 @@ def cross_entropy(input, target, reduction="mean"):
 def cross_entropy_with_grad(input, target, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _cross_entropy(input.detach(), target, _reduction(reduction))
+        return _with_grad(_cross_entropy(input.detach(), target, _reduction(reduction)),
+                          reduction)
 
 
 class CrossEntropyLoss(torch.nn.Module):
@@ -100,7 +101,7 @@ class CrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("tempered_cross_entropy")
 def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
     temperature = torch.as_tensor(temperature, dtype=torch.float64)
@@ -123,7 +124,8 @@ def tempered_cross_entropy_with_grad(input, target, temperature, reduction="mean
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     temperature = _number(temperature, "temperature", 0, math.inf, open_low=True)
     with torch.no_grad():
-        return _tempered(input.detach(), target, temperature, _reduction(reduction))
+        return _with_grad(_tempered(input.detach(), target, temperature, _reduction(reduction)),
+                          reduction)
 
 
 class TemperedCrossEntropyLoss(torch.nn.Module):
@@ -140,7 +142,7 @@ class TemperedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("weighted_cross_entropy")
 def _weighted(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_w = -Σ_i w_i y_i log q_i and ∂E_w/∂z_k = q_k Σ_i w_i y_i - w_k y_k; reduction="mean"
     divides by the total weight of the rows' classes for class indices, as F.cross_entropy
     does, and by the number of rows for probabilities."""
@@ -162,7 +164,8 @@ def weighted_cross_entropy(input, target, weight, reduction="mean"):
 def weighted_cross_entropy_with_grad(input, target, weight, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _weighted(input.detach(), target, weight, _reduction(reduction))
+        return _with_grad(_weighted(input.detach(), target, weight, _reduction(reduction)),
+                          reduction)
 
 
 class WeightedCrossEntropyLoss(torch.nn.Module):
@@ -179,7 +182,7 @@ class WeightedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("smoothed_cross_entropy")
 def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
-              reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+              reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy against y'_k = (1 - ε) δ_kc + ε/K, and ∂E'/∂z_k = q_k - y'_k."""
     logits, labels, target = _prepare(input, labels)
     if labels is None:
@@ -201,7 +204,8 @@ def smoothed_cross_entropy_with_grad(input, target, epsilon, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     epsilon = _number(epsilon, "epsilon", 0, 1)
     with torch.no_grad():
-        return _smoothed(input.detach(), target, epsilon, _reduction(reduction))
+        return _with_grad(_smoothed(input.detach(), target, epsilon, _reduction(reduction)),
+                          reduction)
 
 
 class SmoothedCrossEntropyLoss(torch.nn.Module):
@@ -218,7 +222,7 @@ class SmoothedCrossEntropyLoss(torch.nn.Module):
 
 @_custom_op("sigmoid_binary_cross_entropy")
 def _sigmoid_bce(input: torch.Tensor, target: torch.Tensor,
-                 reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+                 reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_b = -Σ_i (y_i log σ_i + (1 - y_i) log(1 - σ_i)) for each row, ∂E_b/∂z_k = σ_k - y_k."""
     logits, labels, target = _prepare(input, target)
     if labels is not None or not bool(torch.all(target <= 1)):
@@ -238,7 +242,8 @@ def sigmoid_binary_cross_entropy(input, target, reduction="mean"):
 def sigmoid_binary_cross_entropy_with_grad(input, target, reduction="mean"):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     with torch.no_grad():
-        return _sigmoid_bce(input.detach(), target, _reduction(reduction))
+        return _with_grad(_sigmoid_bce(input.detach(), target, _reduction(reduction)),
+                          reduction)
 
 
 class SigmoidBinaryCrossEntropyLoss(torch.nn.Module):

@@ -13,7 +13,7 @@ except ImportError:  # the templates are read as source; a stand-in lets them be
     from types import SimpleNamespace
     torch = SimpleNamespace(nn=SimpleNamespace(Module=object))
 
-from .torch_checks import _arguments, _custom_op, _finish, _prepare, _reduction
+from .torch_checks import _arguments, _custom_op, _finish, _prepare, _reduction, _with_grad
 
 HEADER = '''"""{title}: loss and gradient for PyTorch, generated from the checked derivation.
 
@@ -52,8 +52,10 @@ _DOMAINS = {domains}
 
 @_custom_op("loss")
 def _loss(input: torch.Tensor, target: torch.Tensor, scalars: list[float],
-          arrays: list[torch.Tensor], reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss, reduced, and its gradient with respect to ``input``, from one pass."""
+          arrays: list[torch.Tensor],
+          reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss, reduced, the gradient of the rows' sum with respect to ``input`` (from the
+    same pass) and the divisor of the mean."""
     logits, labels, target = _prepare(input, target, _LABELS_ONLY)
     ...  # hole: body
     return _finish(loss, grad, input, reduction)
@@ -70,7 +72,8 @@ def loss_with_grad(input, target, reduction="mean", **values):
     """``(loss, gradient with respect to input)`` as plain tensors, from one pass."""
     scalars, arrays = _arguments(values, _SCALARS, _ARRAYS, _DOMAINS)
     with torch.no_grad():
-        return _loss(input.detach(), target, scalars, arrays, _reduction(reduction))
+        return _with_grad(_loss(input.detach(), target, scalars, arrays, _reduction(reduction)),
+                          reduction)
 
 
 class Loss(torch.nn.Module):

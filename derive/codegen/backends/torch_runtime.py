@@ -21,11 +21,24 @@ from .emit import helpers
 
 
 def _shift(logits):
-    """a = max_j z_j, and where it is (the top), both with a trailing axis of 1: any a gives
-    the same softmax, and this one keeps every exponent at or below 0.  A NaN counts as the
-    largest."""
-    top = torch.argmax(torch.where(torch.isnan(logits), math.inf, logits), dim=-1, keepdim=True)
-    return torch.gather(logits, -1, top), top
+    """a = max_j z_j, with a trailing axis of 1: any a gives the same softmax, and this one keeps
+    every exponent at or below 0 (NaN where a row has one).  And where it is (the top), as a
+    function that finds it the first time it is asked (:func:`_indices`): an index reduction
+    costs several passes on the CPU, and most losses never need it."""
+    shift = torch.amax(logits, dim=-1, keepdim=True)
+    found = []
+
+    def top():
+        if not found:  # a NaN counts as the largest
+            found.append(torch.argmax(torch.where(torch.isnan(logits), math.inf, logits),
+                                      dim=-1, keepdim=True))
+        return found[0]
+    return shift, top
+
+
+def _indices(top):
+    """The top's index of each row: ``top`` itself, or what :func:`_shift`'s function finds."""
+    return top() if callable(top) else top
 
 
 def _sum_xlogq(target, log_probs):
@@ -38,6 +51,7 @@ def _sum_xlogq(target, log_probs):
 def _take(values, labels):
     """Each row's entry at its class label, of values of the logits' shape or of one row for
     all."""
+    labels = _indices(labels)  # the labels, or the top
     values = values.expand(labels.shape[:-1] + values.shape[-1:])
     return torch.gather(values, -1, labels)
 
@@ -71,18 +85,25 @@ def _set_at_label(values, labels, row, logits, out=None):
 
 
 def _sum_off_top(exps, top):
-    """Σ_j e^(s_j) over the classes other than the top, where e^(s) is exactly 1: summed
-    without it, so that no digit of a tiny sum is lost to the 1; plus e^(s_top) - 1, which is
-    0, or NaN for a row whose top is NaN or infinite.  ``exps`` is changed and put back."""
-    at_top = torch.gather(exps, -1, top)
-    exps.scatter_(-1, top, 0)
-    others = torch.sum(exps, dim=-1, keepdim=True)
-    exps.scatter_(-1, top, at_top)
-    return others.add_(at_top - 1)
+    """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
+    exactly e^0 = 1: the whole sum less 1 where that keeps its digits (a sum of the others of
+    at least 1/2), and for the other rows the others summed without the 1 (an entry equal to 1
+    taken as the top), so that no digit of a tiny sum is lost; NaN for a row of NaN."""
+    others = torch.sum(exps, dim=-1, keepdim=True).sub_(1)
+    flat, rows_out = exps.reshape(-1, exps.shape[-1]), others.view(-1, 1)
+    rows = torch.nonzero(rows_out[:, 0] < 0.5)[:, 0]
+    if rows.numel():
+        near = flat[rows]
+        at_top = torch.argmax((near == 1).to(torch.uint8), dim=-1, keepdim=True)
+        value = torch.gather(near, -1, at_top)  # 1, or less where the row has no top (-inf)
+        rows_out[rows] = torch.sum(near.scatter_(-1, at_top, 0), dim=-1, keepdim=True) + (
+            value - 1)
+    return others
 
 
 def _weighted_sum_off_top(weights, values, top):
     """Σ_(j≠top) w_j x_j, with 0 where w_j = 0 (a masked class, whose x may be infinite)."""
+    top = _indices(top)
     weights, values = torch.broadcast_tensors(torch.as_tensor(weights), torch.as_tensor(values))
     terms = torch.where(weights != 0, weights * values, 0)
     terms = terms.expand(top.shape[:-1] + terms.shape[-1:]).scatter(-1, top, 0)
@@ -94,6 +115,7 @@ def _balance_top(grad, top, out=None):
     the others (NaNs, of masked classes, left out): the entries of the gradient of a loss
     unchanged by z + a sum to zero, and the top's is then exact where it is a difference of two
     numbers near 1."""
+    top = _indices(top)
     if out is None:
         out = grad.expand(top.shape[:-1] + grad.shape[-1:]).clone()
     out.scatter_(-1, top, 0)
@@ -147,6 +169,7 @@ def _log_one_minus_exp(l):
 def _log_one_minus_softmax(log_probs, top):
     """log(1 - q_k) from log q: log(1 - e^(log q_k)), and at the top, where q is near 1,
     log Σ_(j≠top) q_j, which keeps its digits however small 1 - q_top is."""
+    top = _indices(top)
     out = _log_one_minus_exp(log_probs)
     others = _logsumexp(log_probs.scatter(-1, top, -math.inf))
     return out.scatter_(-1, top, others)
