@@ -147,9 +147,11 @@ def _weights(weight, logits):
 def _shift(logits):
     """a = max_j z_j, and where it is (the top), both with a trailing axis of 1: any a gives
     the same softmax, and this one keeps every exponent at or below 0.  Held constant
-    (stop_gradient): no result depends on it.  A NaN counts as the largest, as in numpy."""
-    top = jnp.argmax(logits, axis=-1, keepdims=True)
-    return jax.lax.stop_gradient(jnp.take_along_axis(logits, top, axis=-1)), top
+    (stop_gradient): no result depends on it.  A NaN counts as the largest, as in numpy.  The
+    maximum is a plain reduction, not read off the top, so that where no formula asks for the
+    top XLA drops its argmax, which costs several passes on the CPU."""
+    shift = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    return shift, jnp.argmax(logits, axis=-1, keepdims=True)
 
 
 def _sum_xlogq(target, log_probs):

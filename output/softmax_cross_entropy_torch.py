@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_86eafc028cf5::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_933ec167d6ce::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_86eafc028cf5"
+_NAMESPACE = "derive_softmax_cross_entropy_933ec167d6ce"
 
 
 def _custom_op(name):
@@ -84,6 +84,7 @@ def _fake(input, target, *rest):
 
 def _setup(ctx, inputs, output):
     ctx.save_for_backward(output[1], output[2])
+    ctx.set_materialize_grads(False)  # no zeros as big as the input for the unused outputs
     ctx.reduction, ctx.ndim = inputs[-1], inputs[0].dim()
     # None for each input but the first, a list of them for a list of tensors (as autograd
     # sees the inputs: a list of numbers is one input)
@@ -95,6 +96,8 @@ def _backward(ctx, grad_loss, grad_grad, grad_count):
     """The saved gradient times the incoming one (over the mean's divisor); the target and
     the values get none."""
     grad, count = ctx.saved_tensors
+    if grad_loss is None:  # only the gradient or the divisor was used: neither has one
+        return (None, *ctx.others)
     if ctx.reduction == "none" and ctx.ndim > 1:
         grad_loss = grad_loss.unsqueeze(1)  # one a row: along the classes on dim 1
     elif ctx.reduction == "mean":
@@ -115,7 +118,7 @@ def _scale_grad():
     found = getattr(torch.ops.derive_runtime, "scale_grad", None)
     if found is None:
         def scale_grad(grad_loss: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-            return torch.mul(grad_loss, grad).to(grad.dtype)
+            return torch.mul(grad, grad_loss.to(grad.dtype))
         op = torch.library.custom_op("derive_runtime::scale_grad", scale_grad, mutates_args=())
         op.register_fake(lambda grad_loss, grad: torch.empty_like(grad))
         op.register_autograd(_no_second_derivative)
@@ -284,14 +287,14 @@ def _set_at_label(values, labels, row, logits, out=None):
 def _sum_off_top(exps, top):
     """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
     exactly e^0 = 1: the whole sum less 1 where that keeps its digits (a sum of the others of
-    at least 1/2), and for the other rows the others summed without the 1 (an entry equal to 1
-    taken as the top), so that no digit of a tiny sum is lost; NaN for a row of NaN."""
+    at least 1/2), and for the other rows the others summed without the 1 (the first largest
+    entry taken as the top), so that no digit of a tiny sum is lost; NaN for a row of NaN."""
     others = torch.sum(exps, dim=-1, keepdim=True).sub_(1)
     flat, rows_out = exps.reshape(-1, exps.shape[-1]), others.view(-1, 1)
     rows = torch.nonzero(rows_out[:, 0] < 0.5)[:, 0]
     if rows.numel():
-        near = flat[rows]
-        at_top = torch.argmax((near == 1).to(torch.uint8), dim=-1, keepdim=True)
+        near = torch.index_select(flat, 0, rows)
+        at_top = torch.argmax(near, dim=-1, keepdim=True)  # the first of the largest
         value = torch.gather(near, -1, at_top)  # 1, or less where the row has no top (-inf)
         rows_out[rows] = torch.sum(near.scatter_(-1, at_top, 0), dim=-1, keepdim=True) + (
             value - 1)

@@ -86,6 +86,55 @@ def _own(derivation: Derivation) -> tuple:
 
 # ---- the checker ---------------------------------------------------------------------------------
 
+class Disagreement(CheckError):
+    """Two sides that differ at a sample: ``point`` holds that one sample, ``values`` the
+    two sides' values there."""
+
+    def __init__(self, message: str, point: Point, values: tuple[float, float]):
+        super().__init__(message)
+        self.point, self.values = point, values
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Two sides found equal: at ``samples`` finite samples, and by SymPy if ``symbolic``."""
+
+    symbolic: bool
+    samples: int
+
+
+def compare(before: Expr, after: Expr, facts=frozenset(), where: str = "the line",
+            seed: int = 0, symbolic: bool = True) -> Agreement:
+    """Check ``before = after`` as a step is checked, under ``facts``, at K = 2..8: raise
+    :class:`Disagreement` at a sample where both are finite and differ, :class:`CheckError`
+    where too few samples are finite, and :class:`derive.budget.OutOfTime` past the caller's
+    deadline."""
+    rng = np.random.default_rng(seed)
+    own = own_symbols(before, after)
+    names = _free_indices(before, after)
+    if ONE_HOT in facts:
+        names = sorted(set(names) | {c}, key=str)
+    values: dict = {}
+
+    def value(expr, point, start, stop, part):
+        key = (expr, start, stop)
+        if key not in values:
+            values[key] = evaluate(expr, part)
+        return values[key]
+
+    checking, planned = _Step(where, (before, after), facts, rng, own), 0
+    for size in SIZES:
+        drawn = points(facts, names, size, rng, own)
+        samples, chunk = plan((before, after), size, drawn.samples)
+        values.clear()
+        checking.run(drawn, samples, chunk, value)
+        planned += samples
+    if checking.finite < min(FINITE, planned) or not planned:
+        raise CheckError(_unevaluable(where, checking.unfinished, (before, after)))
+    proved = symbolic and symbolically_equal(before, after, facts, where)
+    return Agreement(proved, checking.finite)
+
+
 def _reference(steps: tuple[Step, ...], n: int) -> Expr:
     """What step ``n`` must equal: the aside before an aside, else the last main step before
     it, or its own left-hand side."""
@@ -139,9 +188,10 @@ class _Step:
     def _compare(self, part: Point, first, second) -> None:
         bad = _disagreement(first, second)
         if bad is not None:
-            raise CheckError(f"{self.where} does not hold: {_describe(part, bad)} "
-                             f"the step before gives {first[bad]:.12g} "
-                             f"and this step {second[bad]:.12g}")
+            raise Disagreement(f"{self.where} does not hold: {_describe(part, bad)} "
+                               f"the step before gives {first[bad]:.12g} "
+                               f"and this step {second[bad]:.12g}",
+                               take(part, bad, bad + 1), (float(first[bad]), float(second[bad])))
         self.finite += int(np.count_nonzero(np.isfinite(first) & np.isfinite(second)))
 
 

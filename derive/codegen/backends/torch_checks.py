@@ -44,6 +44,7 @@ def _fake(input, target, *rest):
 
 def _setup(ctx, inputs, output):
     ctx.save_for_backward(output[1], output[2])
+    ctx.set_materialize_grads(False)  # no zeros as big as the input for the unused outputs
     ctx.reduction, ctx.ndim = inputs[-1], inputs[0].dim()
     # None for each input but the first, a list of them for a list of tensors (as autograd
     # sees the inputs: a list of numbers is one input)
@@ -55,6 +56,8 @@ def _backward(ctx, grad_loss, grad_grad, grad_count):
     """The saved gradient times the incoming one (over the mean's divisor); the target and
     the values get none."""
     grad, count = ctx.saved_tensors
+    if grad_loss is None:  # only the gradient or the divisor was used: neither has one
+        return (None, *ctx.others)
     if ctx.reduction == "none" and ctx.ndim > 1:
         grad_loss = grad_loss.unsqueeze(1)  # one a row: along the classes on dim 1
     elif ctx.reduction == "mean":
@@ -75,7 +78,7 @@ def _scale_grad():
     found = getattr(torch.ops.derive_runtime, "scale_grad", None)
     if found is None:
         def scale_grad(grad_loss: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-            return torch.mul(grad_loss, grad).to(grad.dtype)
+            return torch.mul(grad, grad_loss.to(grad.dtype))
         op = torch.library.custom_op("derive_runtime::scale_grad", scale_grad, mutates_args=())
         op.register_fake(lambda grad_loss, grad: torch.empty_like(grad))
         op.register_autograd(_no_second_derivative)
