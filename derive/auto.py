@@ -106,6 +106,28 @@ def gradient(loss: Expr, *, assume: str | None = None, name: str | None = None) 
     return s.done()
 
 
+def next_step(expr: Expr) -> tuple[tuple[str, ...], Expr] | None:
+    """derive's own next step from ``expr``: the rules of the first group (differentiating
+    first, where ``expr`` has a derivative, then simplifying) that change it, applied until
+    none changes anything, and what they give; None where no rule applies."""
+    groups = (DIFFERENTIATE if expr.has(Derivative) else ()) + SIMPLIFY
+    for group in groups:
+        current, used = expr, []
+        for _ in range(50):
+            before = current
+            for name in group:
+                budget.check(f"finding the next step ({name})")
+                new = rules.attempt(name, current, hold=True)
+                if new is not None:
+                    current = new
+                    used += [name] if name not in used else []
+            if current == before:
+                break
+        if used and current != expr:
+            return tuple(used), current
+    return None
+
+
 def _current(s: Script) -> Expr:
     main = [step for step in s.steps if not step.aside]
     return main[-1].expr

@@ -27,7 +27,7 @@ def _own_derivation(args, assume: str | None = None, loss=None):
 
 def _without_loss(args) -> None:
     """--name, --assume, --param and --array only make sense with --loss."""
-    if getattr(args, "loss", None) is not None:
+    if getattr(args, "loss", None) is not None or args.command == "verify":
         return
     given = [option for option, attribute in (("--name", "name"), ("--assume", "assume"),
                                               ("--param", "param"), ("--array", "array"))
@@ -331,5 +331,40 @@ def _wrote(folder: Path, created: bool, written: list[Path]) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    _writable(args.output)
+    from ..verify import verify
+    from ..verify.lines import MAX_CHARACTERS
+    text = _read_working(args.file, MAX_CHARACTERS)
+    report = verify(text, let=args.let, label=args.label, assume=args.assume,
+                    timeout=args.timeout)
+    _deliver({"text": report.text, "latex": report.latex, "json": report.json}[args.format](),
+             args.output)
+    return report.exit_status
+
+
+def _read_working(name: str, limit: int) -> str:
+    """The text of the file ``name`` (or of standard input for -), at most ``limit``
+    characters."""
+    import sys
+    try:
+        if name == "-":
+            text = sys.stdin.read(limit + 1)
+        else:
+            with open(name, encoding="utf-8") as f:
+                text = f.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(f"{name}: cannot be read ({e.strerror or e})") from None
+    if len(text) > limit:
+        raise InputError(f"{name}: the working is too long: more than {limit} characters")
+    return text
+
+
 _COMMANDS = {"latex": _render, "markdown": _render, "text": _render, "check": _check,
-             "list": _list, "eval": _eval, "code": _code, "build": _build}
+             "list": _list, "eval": _eval, "code": _code, "build": _build, "verify": _verify}

@@ -128,6 +128,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="only this backend's module (default: the NumPy, PyTorch and JAX "
                    "modules; with --loss, NumPy)")
     _loss_options(s, module=True)
+
+    s = sub.add_parser("verify", parents=[common], help="check your own working, line by line",
+                       description="Check a derivation of your own, a chain of equalities in "
+                       "LaTeX or in the text form, each line against the one before; say which "
+                       "line, if any, does not hold, with a counterexample. Exit status 0 when "
+                       "every line holds, 1 when one does not, 2 when one cannot be read.")
+    s.add_argument("file", metavar="FILE", help="the working (a .tex, .md or text file), or - "
+                   "to read standard input")
+    s.add_argument("--let", action="append", default=[], metavar="NAME=MEANING",
+                   help="read your name NAME as derive's MEANING: q (softmax), y (target), z "
+                   "(logits), sigma, w, K or E (cross-entropy); e.g. --let S=q --let Loss=E")
+    s.add_argument("--label", metavar="NAME",
+                   help="NAME is the class of a one-hot target (q_y with --label y)")
+    s.add_argument("--assume", choices=("any", "probability", "one-hot"), default=None,
+                   help="what the target is (default: one-hot where the working uses the "
+                   "label, else probability)")
+    s.add_argument("--format", choices=("text", "latex", "json"), default="text",
+                   help="the report for the terminal (default), as a LaTeX document, or as JSON")
+    s.add_argument("--output", type=Path, metavar="FILE",
+                   help="write the report to FILE (atomically) instead of stdout")
+    s.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="give up after this many seconds (default 60)")
     return p
 
 

@@ -120,17 +120,64 @@ SPACING.3: /\\([,;:! ]|(quad|qquad|limits|displaystyle)(?![A-Za-z]))/
 %ignore /[ \t\r\n\f\v~]+/
 """
 
+#: What a person's own working adds to a loss (:mod:`derive.verify`): derivatives, the
+#: Kronecker delta and the indicator, and sums that leave a term out.
+TEXT_WORKING = TEXT + r"""
+%extend ?atom: "d" "(" expr ")" "/" "d" "(" expr ")"      -> derivative_of
+"""
+
+LATEX_WORKING = LATEX + r"""
+%extend ?item: diffop wrt item                   -> derivative
+             | DFRAC symbol "}" item             -> derivative
+%extend ?tail: diffop wrt tail                   -> derivative
+             | DFRAC symbol "}" tail             -> derivative
+%extend ?primary: PFRAC expr "}" "{" PARTIAL symbol "}"            -> derivative_of
+                | PFRAC2 expr "}" "{" PARTIAL symbol PARTIAL symbol "}" -> derivative_of
+                | INDICATOR "(" NAME "=" NAME ")"                  -> indicator
+                | INDICATOR LBRACE_ESC NAME "=" NAME RBRACE_ESC    -> indicator
+                | "[" NAME "=" NAME "]"                            -> indicator
+%extend ?limits: "_" "{" NAME NEQ NAME "}" ("^" upper)?            -> sum_except
+               | "_" "{" NAME IN LBRACE_ESC NUMBER "," DOTS "," upper RBRACE_ESC "}" -> sum_in
+               | "_" "{" SUBSTACK "{" NAME "=" NUMBER DOUBLE_BACKSLASH NAME NEQ NAME "}" "}" ("^" upper)? -> sum_except
+%extend symbol: (NAME | COMMAND) PRIME sub?
+diffop: NABLA | PARTIAL
+wrt: "_" "{" symbol "}"
+   | "_" LETTER
+
+PRIME: "'"
+
+NABLA.2: /\\nabla(?![A-Za-z])/
+PARTIAL.2: /\\partial(?![A-Za-z])/
+DFRAC.4: /\\[dt]?frac\s*\{\s*(\\partial|d)\s*\}\s*\{\s*(\\partial(?![A-Za-z])|d(?=\s*[A-Za-z\\]))/
+PFRAC.3: /\\[dt]?frac\s*\{\s*\\partial(?![A-Za-z])(?!\s*\^)/
+PFRAC2.3: /\\[dt]?frac\s*\{\s*\\partial\s*\^\s*(\{\s*2\s*\}|2)/
+INDICATOR.3: /\\(mathbbm|mathbb|mathbf|mathds)\s*\{\s*1\s*\}|\\mathbbm\s*1/
+NEQ.2: /\\(neq|ne)(?![A-Za-z])/
+IN.2: /\\in(?![A-Za-z])/
+DOTS.2: /\\(dots|ldots|cdots)(?![A-Za-z])/
+LBRACE_ESC.2: /\\\{/
+RBRACE_ESC.2: /\\\}/
+SIZING.3: /\\(bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![A-Za-z])/
+%ignore SIZING
+"""
+
 
 @lru_cache(maxsize=None)
-def parser(form: str):
-    """The LALR(1) parser of ``form`` ("text" or "latex"), built once."""
+def parser(form: str, working: bool = False):
+    """The LALR(1) parser of ``form`` ("text" or "latex"), built once; with ``working``, of a
+    line of a person's own derivation (:data:`TEXT_WORKING`, :data:`LATEX_WORKING`)."""
     from lark import Lark
-    grammar = TEXT if form == "text" else LATEX
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(_grammar(form, working), parser="lalr", lexer="contextual",
+                propagate_positions=True, maybe_placeholders=True)
 
 
-def conflicts(form: str) -> list[str]:
+def _grammar(form: str, working: bool) -> str:
+    if form == "text":
+        return TEXT_WORKING if working else TEXT
+    return LATEX_WORKING if working else LATEX
+
+
+def conflicts(form: str, working: bool = False) -> list[str]:
     """The shift/reduce conflicts lark finds in the grammar of ``form`` (lark resolves them as
     shifts without a word unless asked; a reduce/reduce conflict is always an error)."""
     import logging
@@ -147,7 +194,7 @@ def conflicts(form: str) -> list[str]:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
-        Lark(TEXT if form == "text" else LATEX, parser="lalr", lexer="contextual", debug=True)
+        Lark(_grammar(form, working), parser="lalr", lexer="contextual", debug=True)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)

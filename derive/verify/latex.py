@@ -1,0 +1,61 @@
+"""The report as a LaTeX document for a teacher marking work: the author's lines, unchanged,
+each tagged with a tick or a cross and the verdict, then the counterexample and derive's own
+next step for the first line that does not hold.  It compiles with pdflatex and the amsmath
+and amssymb packages (``\\mathbbm`` is given as ``\\mathbb`` where bbm is not loaded)."""
+from __future__ import annotations
+
+#: Characters of plain text that LaTeX reads as commands, and how to set them.
+_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+            "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}", "<": r"\textless{}",
+            ">": r"\textgreater{}", "✓": r"\checkmark{}", "✗": r"$\times$"}
+
+PREAMBLE = r"""\documentclass{article}
+\usepackage[utf8]{inputenc}
+\usepackage{amsmath,amssymb}
+\providecommand{\mathbbm}[1]{\mathbb{#1}}
+\providecommand{\mathds}[1]{\mathbb{#1}}
+\allowdisplaybreaks
+\begin{document}
+"""
+
+
+def escaped(text: str) -> str:
+    """Plain ``text`` as LaTeX sets it in text mode."""
+    return "".join(_SPECIAL.get(ch, ch) for ch in text)
+
+
+def document(report) -> str:
+    from ..render.printers import latex
+    rows = []
+    for line in report.lines:
+        mark = {"holds": r"\checkmark", "defines": r"\checkmark", "fails": r"\times",
+                "needs": r"\times"}.get(line.status, "?")
+        body = line.source if report.form == "latex" else r"\text{\texttt{%s}}" % escaped(
+            line.source)
+        if line.status == "unread" and report.form == "latex":
+            body = r"\text{\texttt{%s}}" % escaped(line.source)
+        rows.append(r"%s \tag*{$%s$ \small %s}" % (body, mark, escaped(
+            f"{line.step}: {line.verdict()}")))
+    out = [PREAMBLE, "\\begin{align*}\n", " \\\\\n".join(rows), "\n\\end{align*}\n"]
+    wrong = report.first_wrong
+    if wrong is not None and (wrong.counterexample or wrong.hint):
+        out.append("\\begin{itemize}\n")
+        if wrong.counterexample is not None:
+            example = wrong.counterexample
+            out.append("\\item " + escaped(f"Line {wrong.step} does not hold at "
+                                           f"{example.text()}: there the line before gives "
+                                           f"{example.values[0]:.12g}, and this line "
+                                           f"{example.values[1]:.12g}.") + "\n")
+        if wrong.hint is not None:
+            out.append("\\item " + escaped(f"derive's next step from the line before "
+                                           f"({wrong.hint[0]}):")
+                       + " $= %s$\n" % latex(wrong.hint[1]))
+        out.append("\\end{itemize}\n")
+    out.append(escaped(f"The target is assumed {_assumed(report.assume)}.") + "\n")
+    out.append("\\end{document}\n")
+    return "".join(out)
+
+
+def _assumed(assume: str) -> str:
+    from .report import _assumed as words
+    return words(assume)

@@ -1,0 +1,259 @@
+"""derive verify: a person's own working, every line checked, the first wrong one shown."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from derive import DeriveError
+from derive.check.numeric import Point, evaluate
+from derive.cli import main
+from derive.model import c, y, z
+from derive.verify import verify
+
+SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seeds" / "000_62309e1a65c3efe3.txt"
+
+
+def _article() -> str:
+    """The first article's two blocks: the definition line, and the split block."""
+    lines = SEED.read_text(encoding="utf-8").splitlines()
+    definition = next(line for line in lines if line.startswith("$$Loss = "))
+    block = next(line for line in lines if line.startswith("$$\\begin{split} \\nabla_{z_i}"))
+    return definition + "\n" + block + "\n"
+
+
+ARTICLE = _article() if SEED.exists() else None
+needs_article = pytest.mark.skipif(ARTICLE is None, reason="the seed articles are not beside")
+
+
+def _printed(route: str) -> str:
+    from derive.render import render
+    from derive import derivation
+    return render("latex", [derivation(route)])
+
+
+# -- what holds ---------------------------------------------------------------------------------
+
+@needs_article
+def test_the_first_articles_derivation_holds_line_by_line():
+    report = verify(ARTICLE, label="y")
+    assert [line.status for line in report.lines] == ["holds"] * 7
+    assert report.lines[0].detail.startswith("defines Loss")
+    assert report.exit_status == 0 and report.holds
+    assert report.assume == "one-hot"
+    assert "from" in report.lines[3].reason and "\\text" not in report.lines[3].reason
+
+
+ROUTES = ["logsumexp", "any-target", "chain", "softmax-jacobian", "shift-invariance",
+          "temperature", "class-weights", "label-smoothing", "log-sigmoid",
+          "sigmoid-derivative", "sigmoid-bce"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_derivation_derive_prints_holds_when_fed_back(route):
+    report = verify(_printed(route), assume="one-hot", timeout=120)
+    assert report.holds, [(line.step, line.status, line.detail) for line in report.lines
+                          if not line.holds]
+    assert len(report.lines) >= 3
+
+
+def test_the_text_form_holds_and_defines_names():
+    working = ("L := -log(q[c])  # the loss of the label c\n"
+               "d(L)/d(z[k]) = -d(log(q[c]))/d(z[k])\n"
+               " = -(delta(k, c) - q[k])\n"
+               " = q[k] - delta(c, k)\n")
+    report = verify(working)
+    assert [line.status for line in report.lines] == ["defines", "holds", "holds", "holds"]
+    assert report.lines[0].reason == "the loss of the label c"
+    assert report.assume == "one-hot"
+
+
+def test_let_maps_an_authors_names_onto_the_model():
+    working = "H = -\\sum_{i=1}^{K} p_i \\log S_i \\\\ &= \\log \\sum_j e^{z_j} - \\sum_i p_i z_i"
+    report = verify(working, let=["S=q", "p=y", "H=E"])
+    assert report.holds, report.text()
+    with pytest.raises(DeriveError, match="the meaning must be one of"):
+        verify(working, let=["S=softmax"])
+
+
+# -- what does not hold, at exactly that line ---------------------------------------------------
+
+def _at_counterexample(line):
+    """Both sides evaluated anew at the reported counterexample."""
+    example = line.counterexample
+    indices = {name: value for name, value in example.indices}
+    from derive.model import INDICES
+    symbols = {str(s): s for s in INDICES}
+    point = Point(example.size, 1, {z: np.array([example.logits]), y: np.array([example.target])},
+                  {}, {(c if name == "c" else symbols[name]): np.array([value])
+                       for name, value in indices.items()})
+    before, after = line.sides
+    return float(evaluate(before, point)[0]), float(evaluate(after, point)[0])
+
+
+MUTATIONS = [  # (what, the text, its replacement, the step that must be reported)
+    ("a sign", "\\nabla_{z_i} (-z_y + \\log", "\\nabla_{z_i} (z_y + \\log", 2),
+    ("a dropped term", "&= \\nabla_{z_i} \\log \\sum_j e^{z_j} - \\nabla_{z_i} z_y \\\\",
+     "&= \\nabla_{z_i} \\log \\sum_j e^{z_j} \\\\", 3),
+    ("a factor", "&= \\frac{1}{\\sum_j e^{z_j}} \\nabla", "&= \\frac{2}{\\sum_j e^{z_j}} \\nabla", 4),
+    ("an index", "&= \\frac{e^{z_i}}{\\sum_j e^{z_j}} - \\nabla_{z_i} z_y",
+     "&= \\frac{e^{z_y}}{\\sum_j e^{z_j}} - \\nabla_{z_i} z_y", 5),
+    ("the indicator", "\\mathbbm{1}(y = i)", "\\mathbbm{1}(y = y)", 7),
+]
+
+
+@needs_article
+@pytest.mark.parametrize("what, old, new, step", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_a_line_made_wrong_in_the_article_is_reported_at_that_line(what, old, new, step):
+    assert old in ARTICLE
+    report = verify(ARTICLE.replace(old, new, 1), label="y")
+    wrong = report.first_wrong
+    assert wrong is not None and wrong.step == step, report.text()
+    assert all(line.holds for line in report.lines[:step - 1])
+    assert report.exit_status == 1
+    before, after = _at_counterexample(wrong)
+    assert before == pytest.approx(wrong.counterexample.values[0], rel=1e-6, abs=1e-9)
+    assert after == pytest.approx(wrong.counterexample.values[1], rel=1e-6, abs=1e-9)
+    assert abs(before - after) > 1e-6 * (1 + abs(before) + abs(after))
+
+
+PRINTED = [  # derive's own derivations with one line changed
+    ("logsumexp", "\\delta_{kc}", "\\delta_{ik}", 9),
+    ("chain", "- \\sum_{i=1}^{K} y_{i} \\left(\\delta_{ik} - q_{k}\\right) \\tag",
+     "- \\sum_{i \\neq k} y_{i} \\left(\\delta_{ik} - q_{k}\\right) \\tag", 6),
+    ("logsumexp", "- \\sum_{i=1}^{K} y_{i} \\delta_{ik}", "- \\sum_{i=1}^{K} y_{i} \\delta_{ic}", 6),
+]
+
+
+@pytest.mark.parametrize("route, old, new, step", PRINTED)
+def test_a_line_made_wrong_in_a_printed_derivation_is_reported_at_that_line(route, old, new, step):
+    text = _printed(route)
+    assert old in text
+    report = verify(text.replace(old, new, 1), assume="one-hot")
+    wrong = report.first_wrong
+    assert wrong is not None and wrong.step == step, report.text()
+    before, after = _at_counterexample(wrong)
+    assert abs(before - after) > 1e-6 * (1 + abs(before) + abs(after))
+
+
+def test_a_fact_used_too_early_is_reported_as_needed():
+    report = verify(_printed("logsumexp"), assume="any")
+    wrong = report.first_wrong
+    assert wrong.step == 3 and wrong.status == "needs" and wrong.fact == "probability"
+    assert "not assumed" in wrong.detail
+    assert not np.isclose(sum(wrong.counterexample.target), 1)  # a target that breaks Σy = 1
+
+
+def test_the_hint_is_derives_own_next_step():
+    text = _printed("logsumexp").replace("- y_{k} \\tag", "+ y_{k} \\tag", 1)
+    report = verify(text, assume="one-hot")
+    wrong = report.first_wrong
+    assert wrong.step == 7 and wrong.hint is not None
+    title, expr = wrong.hint
+    assert title and expr.free_symbols
+
+
+# -- what cannot be read ------------------------------------------------------------------------
+
+def test_a_line_that_cannot_be_read_says_where_and_the_rest_is_checked():
+    report = verify("E = -\\sum_i y_i \\log q_i \\\\ &= \\foo + 1 \\\\ &= q_k")
+    assert report.lines[1].status == "unread" and "\\foo" in report.lines[1].detail
+    assert report.lines[1].column is not None
+    assert report.exit_status in (1, 2)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("no equation here", "no '='"),
+    ("", "no equation"),
+    ("$$ E = 1", "never closed"),
+    ("x" * 30000, "too long"),
+])
+def test_input_that_cannot_be_read_is_refused_in_one_line(text, message):
+    try:
+        report = verify(text)
+    except DeriveError as e:
+        assert message in str(e)
+        return
+    assert report.exit_status == 2 and message in report.lines[0].detail
+
+
+TOKENS = list("=&\\{}_^()[]$+-*/ \nabcdeiklqyzKE012") + [
+    "\\frac", "\\sum", "\\nabla", "\\partial", "\\\\", "\\delta", "\\mathbb{1}", "\\log",
+    "d(", ")/d(", "\\begin{align*}", "\\end{align*}", "\\text{", "\\neq", ":="]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TOKENS), max_size=40).map("".join))
+def test_random_text_raises_only_derives_own_errors_and_is_refused_within_a_second(text):
+    import time
+    start = time.monotonic()
+    try:
+        report = verify(text, timeout=10)
+    except DeriveError:
+        assert time.monotonic() - start < 1
+        return
+    assert report.exit_status in (0, 1, 2)
+    if all(line.status == "unread" for line in report.lines):
+        assert time.monotonic() - start < 1
+
+
+# -- formats and the command --------------------------------------------------------------------
+
+@needs_article
+def test_json_has_one_object_a_line_and_the_counterexample_as_numbers():
+    report = verify(ARTICLE.replace("\\mathbbm{1}(y = i)", "\\mathbbm{1}(y = y)"), label="y")
+    data = json.loads(report.json())
+    assert [row["step"] for row in data["lines"]] == list(range(1, 8))
+    assert data["lines"][6]["status"] == "fails" and data["holds"] is False
+    example = data["lines"][6]["counterexample"]
+    assert isinstance(example["K"], int) and all(isinstance(v, float) for v in example["logits"])
+    assert example["values"][0] != example["values"][1]
+
+
+@needs_article
+def test_the_latex_report_compiles(tmp_path):
+    import shutil
+    report = verify(ARTICLE.replace("(-z_y + \\log", "(z_y + \\log"), label="y")
+    tex = report.latex()
+    assert tex.count("\\checkmark") >= 1 and "\\times" in tex
+    assert "\\nabla_{z_i} Loss &= \\nabla_{z_i} (z_y + \\log \\sum_j e^{z_j})" in tex  # unchanged
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex")
+    (tmp_path / "r.tex").write_text(tex, encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+@needs_article
+def test_the_command_reads_a_file_or_stdin_and_exits_as_the_report_says(tmp_path, capsys,
+                                                                        monkeypatch):
+    path = tmp_path / "working.tex"
+    path.write_text(ARTICLE, encoding="utf-8")
+    assert main(["verify", str(path), "--label", "y"]) == 0
+    out = capsys.readouterr().out
+    assert "every line holds (7 of 7)" in out
+    path.write_text(ARTICLE.replace("\\frac{1}{\\sum_j", "\\frac{2}{\\sum_j"), encoding="utf-8")
+    assert main(["verify", str(path), "--label", "y", "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["holds"] is False
+    import io
+    monkeypatch.setattr(sys, "stdin", io.StringIO("E = = \\foo"))
+    assert main(["verify", "-"]) == 2
+    assert main(["verify", str(tmp_path / "missing.tex")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.tex: no such file" in err and "Traceback" not in err
+
+
+def test_a_chain_of_fifteen_lines_is_checked_in_time():
+    """The timing itself is measured by benchmarks/bench_verify.py; here, that it completes."""
+    text = _printed("chain") + _printed("logsumexp")
+    report = verify(text, assume="one-hot")
+    assert len(report.lines) >= 15 and report.holds
+    assert re.search(r"every line holds", report.text())
