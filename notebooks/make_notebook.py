@@ -185,6 +185,28 @@ for index in np.ndindex(zs.shape):
 error = np.abs(m.cross_entropy_grad(zs, ys, "sum") - numeric).max()
 assert error < 1e-7, error
 print(f"largest difference from central differences: {error:.1e}")"""),
+    ("markdown", """## Check your own working
+`derive.verify` reads a derivation written by a person, in LaTeX or in the text form, and checks
+each line against the one before, with the checker of derive's own steps. Here is the first
+article's derivation, with `y` as the label (`--label y` on the command line); a line
+`Loss = ...` whose left side is a new name defines it."""),
+    ("code", r'''from derive.verify import verify
+
+working = r"""\begin{align*}
+Loss &= -\log q_y = -z_y + \log \sum_j e^{z_j} \\
+\nabla_{z_i} Loss &= \nabla_{z_i} \log \sum_j e^{z_j} - \nabla_{z_i} z_y \\
+&= \frac{e^{z_i}}{\sum_j e^{z_j}} - \nabla_{z_i} z_y \\
+&= q_i - \mathbb{1}(y = i)
+\end{align*}"""
+report = verify(working, label="y")
+print(report.text())'''),
+    ("markdown", """The same derivation with one mistake, the indicator written at the wrong index: the first
+line that does not hold is named, with a sample at which its two sides differ, and derive's own
+next step from the line before."""),
+    ("code", r'''wrong = working.replace(r"\mathbb{1}(y = i)", r"\mathbb{1}(y = y)")
+report = verify(wrong, label="y")
+print(report.text())
+assert report.first_wrong.step == 4 and report.exit_status == 1'''),
 ]
 
 

@@ -10,7 +10,7 @@ line before (:func:`derive.auto.next_step`).  :mod:`.report` prints the result.
 """
 from __future__ import annotations
 
-from sympy import Expr, Symbol
+from sympy import Expr
 
 from .. import budget
 from ..errors import CheckError, DeriveError, ParseError
@@ -84,7 +84,7 @@ class _Chain:
             self.assume = "one-hot" if uses_label else "probability"
         reports = [self._check(step, line, *found)
                    for step, (line, found) in enumerate(zip(self.lines, read), start=1)]
-        return Report(tuple(reports), self.assume, self.kind)
+        return Report(tuple(reports), self.assume, self.kind, self.notation.label)
 
     # -- reading -------------------------------------------------------------------------------
     def _read(self, line):

@@ -43,9 +43,9 @@ def document(report) -> str:
         if wrong.counterexample is not None:
             example = wrong.counterexample
             out.append("\\item " + escaped(f"Line {wrong.step} does not hold at "
-                                           f"{example.text()}: there the line before gives "
-                                           f"{example.values[0]:.12g}, and this line "
-                                           f"{example.values[1]:.12g}.") + "\n")
+                                           f"{example.text(report.label)}: there the side "
+                                           f"before the '=' is {example.values[0]:.12g}, the "
+                                           f"side after it {example.values[1]:.12g}.") + "\n")
         if wrong.hint is not None:
             out.append("\\item " + escaped(f"derive's next step from the line before "
                                            f"({wrong.hint[0]}):")

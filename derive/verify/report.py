@@ -47,12 +47,14 @@ class Counterexample:
         return cls(point.size, numbers(point.arrays[z]), numbers(point.arrays[y]), indices,
                    chosen, (float(values[0]), float(values[1])))
 
-    def text(self) -> str:
-        where = ", ".join(f"{name}={value}" for name, value in self.indices)
+    def text(self, label: str | None = None) -> str:
+        """The sample in words; the class of a one-hot target is called ``label`` (c)."""
+        where = ", ".join(f"label {label or 'c'}={value}" if name == "c" else f"{name}={value}"
+                          for name, value in self.indices)
         params = ", ".join(f"{name}={value:g}" for name, value in self.parameters)
         return ", ".join(part for part in (
-            f"K={self.size}", where, params, f"z={list(self.logits)}",
-            f"y={list(self.target)}") if part)
+            f"K={self.size}", where, params, f"logits z={list(self.logits)}",
+            f"target={list(self.target)}") if part)
 
     def as_json(self) -> dict:
         return {"K": self.size, "logits": list(self.logits), "target": list(self.target),
@@ -100,6 +102,7 @@ class Report:
     lines: tuple[LineReport, ...]
     assume: str
     form: str
+    label: str | None = None
 
     @property
     def holds(self) -> bool:
@@ -128,9 +131,9 @@ class Report:
                 out.append(f"        the author's reason: {line.reason}")
             if line.counterexample is not None:
                 example = line.counterexample
-                out.append(f"        counterexample: {example.text()}")
-                out.append(f"        there the line before gives {example.values[0]:.12g}, "
-                           f"and this line {example.values[1]:.12g}")
+                out.append(f"        counterexample: {example.text(self.label)}")
+                out.append(f"        there the side before the '=' is {example.values[0]:.12g}, "
+                           f"the side after it {example.values[1]:.12g}")
             if line.hint is not None:
                 out.append(f"        derive's next step from the line before "
                            f"({line.hint[0]}): = {printed(line.hint[1])}")
