@@ -110,22 +110,28 @@ def next_step(expr: Expr) -> tuple[tuple[str, ...], Expr] | None:
     """derive's own next step from ``expr``: the rules of the first group (differentiating
     first, where ``expr`` has a derivative, then simplifying) that change it, applied until
     none changes anything, and what they give; None where no rule applies."""
-    groups = (DIFFERENTIATE if expr.has(Derivative) else ()) + SIMPLIFY
-    for group in groups:
-        current, used = expr, []
-        for _ in range(50):
-            before = current
-            for name in group:
-                budget.check(f"finding the next step ({name})")
-                new = rules.attempt(name, current, hold=True)
-                if new is not None:
-                    current = new
-                    used += [name] if name not in used else []
-            if current == before:
-                break
-        if used and current != expr:
-            return tuple(used), current
+    for group in (DIFFERENTIATE if expr.has(Derivative) else ()) + SIMPLIFY:
+        new, used = _apply(group, expr, "finding the next step (")
+        if used and new != expr:
+            return used, new
     return None
+
+
+def _apply(group: tuple[str, ...], expr: Expr, doing: str) -> tuple[Expr, tuple[str, ...]]:
+    """``expr`` with the rules of ``group`` applied in turn until none changes anything, and
+    the names of those that applied, in the group's order; ``doing`` opens the message of
+    running out of time, which the rule's name closes."""
+    used = set()
+    for _ in range(50):
+        before = expr
+        for name in group:
+            budget.check(f"{doing}{name})")
+            new = rules.attempt(name, expr, hold=True)
+            if new is not None:
+                expr, used = new, used | {name}
+        if expr == before:
+            break
+    return expr, tuple(name for name in group if name in used)
 
 
 def _current(s: Script) -> Expr:
@@ -157,19 +163,10 @@ def _run(s: Script, groups, until, what: str) -> None:
 def _try(s: Script, group: tuple[str, ...]) -> bool:
     """Make one step of the rules of ``group``, applied in turn until none changes anything,
     naming those that applied; False (and no step) when none does."""
-    expr, used = _current(s), set()
-    for _ in range(50):
-        before = expr
-        for name in group:
-            budget.check(f"deriving the gradient (step {len(s.steps) + 1}, {name})")
-            new = rules.attempt(name, expr, hold=True)
-            if new is not None:
-                expr, used = new, used | {name}
-        if expr == before:
-            break
+    expr, used = _apply(group, _current(s), f"deriving the gradient (step {len(s.steps) + 1}, ")
     if not used:
         return False
-    s.record(tuple(name for name in group if name in used), expr)
+    s.record(used, expr)
     return True
 
 
