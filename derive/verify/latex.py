@@ -24,7 +24,8 @@ def escaped(text: str) -> str:
     return "".join(_SPECIAL.get(ch, ch) for ch in text)
 
 
-def document(report) -> str:
+def document(report, assumed: str) -> str:
+    """The document of ``report``; ``assumed`` says in words what the target was taken to be."""
     from ..render.printers import latex
     rows = []
     for line in report.lines:
@@ -51,11 +52,7 @@ def document(report) -> str:
                                            f"({wrong.hint[0]}):")
                        + " $= %s$\n" % latex(wrong.hint[1]))
         out.append("\\end{itemize}\n")
-    out.append(escaped(f"The target is assumed {_assumed(report.assume)}.") + "\n")
+    out.append(escaped(f"The target is assumed {assumed}.") + "\n")
     out.append("\\end{document}\n")
     return "".join(out)
 
-
-def _assumed(assume: str) -> str:
-    from .report import _assumed as words
-    return words(assume)

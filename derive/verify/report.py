@@ -171,7 +171,7 @@ class Report:
     def latex(self) -> str:
         """A document that compiles: the author's lines, each tagged with its verdict."""
         from .latex import document
-        return document(self)
+        return document(self, _assumed(self.assume))
 
 
 def _ordinal(n: int) -> str:
