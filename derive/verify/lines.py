@@ -61,11 +61,6 @@ class Line:
     raw: str = ""          # the line as written, its annotation included, without a \\tag
 
 
-def kind_of(text: str) -> str:
-    from ..parse import form
-    return form(text)
-
-
 def split(text: str) -> tuple[str, list[Line]]:
     """The form of ``text`` ("latex" or "text") and its lines."""
     if not isinstance(text, str):
@@ -73,7 +68,8 @@ def split(text: str) -> tuple[str, list[Line]]:
     if len(text) > MAX_CHARACTERS:
         raise ParseError(f"the working is too long: {len(text)} characters, at most "
                          f"{MAX_CHARACTERS}")
-    kind = kind_of(text)
+    from ..parse import form
+    kind = form(text)
     lines = _latex_lines(text) if kind == "latex" else _text_lines(text)
     lines = [line for line in lines if line.parts]
     if not lines:
@@ -138,7 +134,8 @@ def _matching(text: str, open_brace: int) -> int:
 
 def _latex_lines(text: str) -> list[Line]:
     mask = bytearray(len(text))  # 1 where a character is read as mathematics
-    for a, b in _math_regions(text):
+    regions = _math_regions(text)
+    for a, b in regions:
         mask[a:b] = b"\x01" * (b - a)
     for match in re.finditer(r"(?<!\\)%[^\n]*", text):  # comments
         mask[match.start():match.end()] = bytes(match.end() - match.start())
@@ -158,7 +155,7 @@ def _latex_lines(text: str) -> list[Line]:
     for m in cuts:
         mask[m.start():m.end()] = bytes(m.end() - m.start())
     bounds = sorted({0, len(text), *(m.end() for m in cuts), *reasons,
-                     *(b for _, b in _math_regions(text))})
+                     *(b for _, b in regions)})
     pending = ""
     for a, b in zip(bounds, bounds[1:]):
         pending = reasons.get(a, pending)
@@ -255,12 +252,11 @@ def _sides(text: str, mask, start: int, end: int) -> tuple[tuple[Part, ...], boo
             continue
         elif depth == 0 and ch == "=" and not (pos and text[pos - 1] in "<>!=") and \
                 text[pos + 1:pos + 2] != "=":
-            width = 1
-            if text[pos - 1:pos] == ":":
-                defines, width = defines or not cuts, 1
+            if text[pos - 1:pos] == ":":  # :=
+                defines = defines or not cuts
                 cuts.append((pos - 1, pos + 1))
             else:
-                cuts.append((pos, pos + width))
+                cuts.append((pos, pos + 1))
         elif depth == 0 and text.startswith("\\coloneqq", pos):
             defines = defines or not cuts
             cuts.append((pos, pos + len("\\coloneqq")))

@@ -18,6 +18,7 @@ from .. import model
 from ..errors import ParseError
 from ..parse import MAX_DEPTH, MAX_LENGTH, _located, _scan, _unexpected_character, \
     _unexpected_token
+from ..parse import names
 from ..parse.build import Builder, Located, depth, index_symbol
 
 #: The letters a free index may be (the class of a one-hot target is c, or the label's name).
@@ -65,15 +66,10 @@ class WorkingBuilder(Builder):
         if name == self.notation.label:
             self.fail(f"{name} is the label (the class of the one-hot target): use it as an "
                       f"index, as in {self._index_example(name)}", node)
-        if len(name) > 1 and not name.startswith("\\") and self.command_name(name) is None:
+        if len(name) > 1 and names.command_name("\\" + name) is None:
             self.fail(f"unknown name {name}: define it on a line of its own ({name} := ...), "
                       f"or say what it is with --let {name}=E", node)
         return super().plain(name, node, bound)
-
-    @staticmethod
-    def command_name(name: str):
-        from ..parse import names
-        return names.command_name("\\" + name)
 
     def indexed(self, name: str, name_node, indices: list, bound: tuple) -> Expr:
         name = self.notation.meaning(name)
@@ -191,14 +187,14 @@ def _except(limits, builder):
     """The index and the index left out of ``\\sum_{i \\neq k}`` or of
     ``\\sum_{\\substack{i=1\\\\ i \\neq k}}^{K}``."""
     tokens = [t for t in limits.children if isinstance(t, Token)]
-    names = [t for t in tokens if t.type == "NAME"] + [t for t in tokens if t.type == "LETTER"]
+    found = [t for t in tokens if t.type == "NAME"] + [t for t in tokens if t.type == "LETTER"]
     numbers = [t for t in tokens if t.type == "NUMBER"]
     if any(t.type == "SUBSTACK" for t in tokens):
-        if names[1].value != names[0].value:
-            builder.fail(f"the sum runs over {names[0]} but leaves out a value of {names[1]}",
-                         names[1])
-        names = names[:1] + names[2:]
-    letter, skip, upper = names[0], names[1], names[2:]
+        if found[1].value != found[0].value:
+            builder.fail(f"the sum runs over {found[0]} but leaves out a value of {found[1]}",
+                         found[1])
+        found = found[:1] + found[2:]
+    letter, skip, upper = found[0], found[1], found[2:]
     if any(n.value != "1" for n in numbers) or any(u.value != "K" for u in upper):
         builder.fail("a sum must run from 1 to K, as in \\sum_{i \\neq k}", limits)
     return letter, skip

@@ -89,8 +89,7 @@ class LineReport:
     def verdict(self) -> str:
         """The verdict in words, with where in the line it applies."""
         where = f" (at the {_ordinal(self.equality)} '=')" if self.equality else ""
-        column = f" (column {self.column})" if self.column else ""
-        return {"unread": f"could not be read{column}: {self.detail}",
+        return {"unread": f"could not be read: {self.detail}",  # the detail says where
                 "unchecked": f"could not be checked: {self.detail}"}.get(
                     self.status, self.detail + (where if not self.holds else ""))
 
