@@ -152,6 +152,10 @@ def test_helpers():
 def test_grammars_have_no_conflicts():
     assert conflicts("text") == []
     assert conflicts("latex") == []
+    # and those of a person's working (derive verify), derive's printed text among them
+    assert conflicts("text", working=True) == []
+    assert conflicts("latex", working=True) == []
+    assert conflicts("printed", working=True) == []
 
 
 # -- bad input -------------------------------------------------------------------------------

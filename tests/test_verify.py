@@ -51,17 +51,36 @@ def test_the_first_articles_derivation_holds_line_by_line():
     assert "from" in report.lines[3].reason and "\\text" not in report.lines[3].reason
 
 
-ROUTES = ["logsumexp", "any-target", "chain", "softmax-jacobian", "shift-invariance",
-          "temperature", "class-weights", "label-smoothing", "log-sigmoid",
-          "sigmoid-derivative", "sigmoid-bce"]
+def _routes():
+    from derive.derivations import names
+    return list(names())
 
 
-@pytest.mark.parametrize("route", ROUTES)
-def test_every_derivation_derive_prints_holds_when_fed_back(route):
-    report = verify(_printed(route), assume="one-hot", timeout=120)
+@pytest.mark.parametrize("route", _routes())
+@pytest.mark.parametrize("form", ["latex", "text"])
+def test_every_derivation_derive_prints_holds_when_fed_back(route, form):
+    """What `derive latex` and `derive text` print, read back: every line holds."""
+    from derive.render import render
+    from derive import derivation
+    printed = render(form, [derivation(route)])
+    report = verify(printed, assume="one-hot", timeout=120)
+    assert report.form == ("latex" if form == "latex" else "printed")
     assert report.holds, [(line.step, line.status, line.detail) for line in report.lines
                           if not line.holds]
-    assert len(report.lines) >= 3
+    assert len(report.lines) == len(derivation(route).steps)
+
+
+def test_a_line_made_wrong_in_derives_printed_text_is_reported_at_that_line():
+    from derive.render import render
+    from derive import derivation
+    printed = render("text", [derivation("chain")])
+    old = "= -(Σ[i=1..K] y_i·(δ_ik - q_k))"
+    assert old in printed
+    report = verify(printed.replace(old, "= -(Σ[i≠k] y_i·(δ_ik - q_k))", 1), assume="one-hot")
+    wrong = report.first_wrong
+    assert wrong is not None and wrong.step == 6, report.text()
+    before, after = _at_counterexample(wrong)
+    assert abs(before - after) > 1e-6 * (1 + abs(before) + abs(after))
 
 
 def test_the_text_form_holds_and_defines_names():
@@ -81,6 +100,26 @@ def test_let_maps_an_authors_names_onto_the_model():
     assert report.holds, report.text()
     with pytest.raises(DeriveError, match="the meaning must be one of"):
         verify(working, let=["S=softmax"])
+
+
+SECOND = r"""\begin{eqnarray}
+E &=& -\sum_{i=1}^{H} p_i \ln O_i \\
+&=& \ln \sum_{j} \exp(z_j) - \sum_i p_i z_i \\
+\frac{\partial E}{\partial z_k} &=& \frac{e^{z_k}}{\sum_{j \in \{1,\dots,H\}} e^{z_j}} - p_k \\
+&=& O_k - p_k
+\end{eqnarray}"""
+
+
+def test_an_eqnarray_in_the_second_articles_notation_holds():
+    report = verify(SECOND, let=["O=q", "p=y", "H=K"])
+    assert [line.status for line in report.lines] == ["holds"] * 4, report.text()
+
+
+def test_a_line_after_one_that_cannot_be_read_is_not_checked_against_an_earlier_one():
+    report = verify(SECOND.replace("\\sum_{j \\in \\{1,\\dots,H\\}}", "\\sum_{j \\foo}"),
+                    let=["O=q", "p=y", "H=K"])
+    assert [line.status for line in report.lines] == ["holds", "holds", "unread", "unchecked"]
+    assert report.exit_status == 2
 
 
 # -- what does not hold, at exactly that line ---------------------------------------------------
@@ -249,6 +288,21 @@ def test_the_command_reads_a_file_or_stdin_and_exits_as_the_report_says(tmp_path
     assert main(["verify", str(tmp_path / "missing.tex")]) == 2
     err = capsys.readouterr().err
     assert "missing.tex: no such file" in err and "Traceback" not in err
+
+
+def test_the_latex_report_of_working_read_from_text_compiles(tmp_path):
+    import shutil
+    from derive.render import render
+    from derive import derivation
+    printed = render("text", [derivation("linear-layer")]).replace("= q_k - y_k", "= q_k + y_k")
+    tex = verify(printed, assume="one-hot").latex()
+    assert "\\frac{\\partial E_{\\mathrm{lin}}}{\\partial b_{k}}" in tex and "\\times" in tex
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex")
+    (tmp_path / "r.tex").write_text(tex, encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
 
 
 def test_a_chain_of_fifteen_lines_is_checked_in_time():

@@ -140,11 +140,14 @@ LATEX_WORKING = LATEX + r"""
                | "_" "{" NAME IN LBRACE_ESC NUMBER "," DOTS "," upper RBRACE_ESC "}" -> sum_in
                | "_" "{" SUBSTACK "{" NAME "=" NUMBER DOUBLE_BACKSLASH NAME NEQ NAME "}" "}" ("^" upper)? -> sum_except
 %extend symbol: (NAME | COMMAND) PRIME sub?
+%extend ?primary: MATRIX_ENTRY                                     -> matrix_entry
+%extend sub: "_" "{" MATHRM "{" NAME "}" "}"
 diffop: NABLA | PARTIAL
 wrt: "_" "{" symbol "}"
    | "_" LETTER
 
 PRIME: "'"
+MATRIX_ENTRY.4: /\\left\[\s*(\\operatorname\{diag\}\s*\(\s*q\s*\)|q\s*q\^\{\\top\}|\\left\(\s*q\s*-\s*y\s*\\right\)\s*x\^\{\\top\})\s*\\right\]_\{\s*[a-z]\s*,?\s*[a-z]\s*\}/
 
 NABLA.2: /\\nabla(?![A-Za-z])/
 PARTIAL.2: /\\partial(?![A-Za-z])/
@@ -161,6 +164,50 @@ SIZING.3: /\\(bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![
 %ignore SIZING
 """
 
+#: What derive's own text renderer prints (``derive text``): ``Σ[i=1..K] y_i·log(q_i)``,
+#: ``∂E/∂z_k``, ``∂/∂z_k (…)``, ``δ_ik``, ``e^z_i``, ``(1 - q_i)^γ``, ``x²``; read back only as
+#: a person's working.  A sum's body is the product after it: the renderer brackets a sum
+#: that is a factor, or a term after a minus sign.
+PRINTED = r"""
+?start: expr
+
+?expr: term
+     | term ((PLUS | MINUS) term)+            -> chain
+?term: factor
+     | factor ((CDOT | SLASH) factor)+        -> product
+     | SUM_HEAD term                          -> printed_sum
+?factor: power
+       | MINUS factor                         -> neg
+?power: atom
+      | atom POW atom                         -> pow
+      | atom SQUARE                           -> square
+?atom: NUMBER                                 -> number
+     | NAME                                   -> printed_name
+     | "(" expr ")"
+     | FUNC "(" expr ")"                      -> printed_func
+     | PARTIAL simple "/" wrt+                -> printed_derivative
+     | PARTIAL "/" wrt+ "(" expr ")"          -> printed_derivative
+     | MATRIX_ENTRY                           -> matrix_entry
+?simple: NAME                                 -> printed_name
+       | FUNC "(" expr ")"                    -> printed_func
+       | NAME POW NAME                        -> printed_power
+wrt: PARTIAL NAME
+
+PLUS: "+"
+MINUS: "-"
+CDOT: "·"
+SLASH: "/"
+POW: "^" | "**"
+SQUARE: "²"
+PARTIAL: /∂[²³]?/
+SUM_HEAD: /Σ\[[a-z](=1\.\.[A-Z]|≠[a-z])\]/
+FUNC.2: /(log|exp|sqrt)(?=\()/
+NUMBER: /\d+(\.\d+)?/
+NAME: /[A-Za-zα-ωΑ-ΡΤ-Ωℓℒ]+'?(_[A-Za-z0-9]+|[ₐ-ₜᵢ-ᵪ]+)?/
+MATRIX_ENTRY: /\[(diag\(q\)|q qᵀ|\(q - y\) xᵀ)\]_[a-z]{2}/
+%ignore /[ \t]+/
+"""
+
 
 @lru_cache(maxsize=None)
 def parser(form: str, working: bool = False):
@@ -172,6 +219,8 @@ def parser(form: str, working: bool = False):
 
 
 def _grammar(form: str, working: bool) -> str:
+    if form == "printed":
+        return PRINTED
     if form == "text":
         return TEXT_WORKING if working else TEXT
     return LATEX_WORKING if working else LATEX

@@ -10,7 +10,7 @@ line before (:func:`derive.auto.next_step`).  :mod:`.report` prints the result.
 """
 from __future__ import annotations
 
-from sympy import Expr
+from sympy import Expr, Symbol
 
 from .. import budget
 from ..errors import CheckError, DeriveError, ParseError
@@ -26,7 +26,7 @@ DEFAULT_SECONDS = 60.0
 def _facts(assume: str):
     from ..model import ONE_HOT, PROBABILITY
     return {"any": frozenset(), "probability": frozenset({PROBABILITY}),
-            "one-hot": frozenset({ONE_HOT})}[assume]
+            "one-hot": frozenset({PROBABILITY, ONE_HOT})}[assume]  # a one-hot target sums to 1
 
 
 def _notation(let, label) -> Notation:
@@ -74,6 +74,7 @@ class _Chain:
         self.assume, self.seed = assume, seed
         self.previous: Expr | None = None
         self.failed = False
+        self.extra = frozenset()  # facts the working brings: a linear layer's logits
 
     def run(self) -> Report:
         read = [self._read(line) for line in self.lines]
@@ -82,6 +83,10 @@ class _Chain:
             uses_label = any(e is not None and e.has(c) for _, sides, _ in read
                              for e in (sides or ()))
             self.assume = "one-hot" if uses_label else "probability"
+        from ..model import LINEAR, E_lin, W, b, x
+        if any(e is not None and e.has(W, x, b, E_lin) for _, sides, _ in read
+               for e in (sides or ())):  # the working's logits come from a linear layer
+            self.extra = frozenset({LINEAR})
         reports = [self._check(step, line, *found)
                    for step, (line, found) in enumerate(zip(self.lines, read), start=1)]
         return Report(tuple(reports), self.assume, self.kind, self.notation.label)
@@ -124,12 +129,18 @@ class _Chain:
         source = " ".join(line.raw.split())
         if problem is not None:
             number, error = problem
+            self.previous = None  # the next line has nothing to continue from
             return LineReport(step, number, source, "unread", str(error).splitlines()[0],
                               line.reason, column=getattr(error, "column", None))
+        shown = (Symbol(defined) if defined else None, *sides[1:]) if sides[0] is None \
+            else tuple(sides)
         if sides[0] is None and not defined:
+            if self.previous is None and step > 1:
+                return LineReport(step, line.number, source, "unchecked", "the line before "
+                                  "could not be read", line.reason)
             if self.previous is None:
-                return LineReport(step, line.number, source, "unread", "the first line starts with "
-                                  "'=': there is nothing before it", line.reason)
+                return LineReport(step, line.number, source, "unread", "the first line starts "
+                                  "with '=': there is nothing before it", line.reason)
             sides = [self.previous] + sides[1:]
         elif defined:
             sides = sides[1:]
@@ -140,20 +151,22 @@ class _Chain:
             verdict = self._compare(before, after, f"line {step}")
             if isinstance(verdict, dict):
                 return LineReport(step, line.number, source, reason=line.reason,
-                                  equality=n + 1 if len(pairs) > 1 else None, **verdict)
+                                  equality=n + 1 if len(pairs) > 1 else None, shown=shown,
+                                  **verdict)
             total += verdict.samples
             symbolic = symbolic and verdict.symbolic
         if not pairs:
-            return LineReport(step, line.number, source, "defines", f"defines {defined}", line.reason)
+            return LineReport(step, line.number, source, "defines", f"defines {defined}",
+                              line.reason, shown=shown)
         detail = "proved symbolically" if symbolic else f"checked numerically at {total} samples"
         if defined:
             detail = f"defines {defined}; " + detail
         return LineReport(step, line.number, source, "holds", detail, line.reason,
-                          symbolic=symbolic, samples=total)
+                          symbolic=symbolic, samples=total, shown=shown)
 
     def _compare(self, before, after, where):
         from ..check.core import Disagreement, compare
-        facts = _facts(self.assume)
+        facts = _facts(self.assume) | self.extra
         try:
             return compare(before, after, facts, where, seed=self.seed)
         except Disagreement as e:
@@ -186,7 +199,8 @@ class _Chain:
         order = ASSUMPTIONS[ASSUMPTIONS.index(self.assume) + 1:]
         for stronger in order:
             try:
-                compare(before, after, _facts(stronger), where, seed=self.seed, symbolic=False)
+                compare(before, after, _facts(stronger) | self.extra, where, seed=self.seed,
+                        symbolic=False)
             except CheckError:
                 continue
             statement = {"probability": "y is a probability vector (its entries sum to 1)",

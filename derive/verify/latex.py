@@ -20,8 +20,24 @@ PREAMBLE = r"""\documentclass{article}
 
 
 def escaped(text: str) -> str:
-    """Plain ``text`` as LaTeX sets it in text mode."""
-    return "".join(_SPECIAL.get(ch, ch) for ch in text)
+    """Plain ``text`` as LaTeX sets it in text mode (with pdflatex: a character that is not
+    ASCII is set from its math symbol where it has one, and as ? otherwise)."""
+    return "".join(_SPECIAL.get(ch) or (ch if ch.isascii() else _unicode(ch)) for ch in text)
+
+
+def _unicode(ch: str) -> str:
+    import unicodedata
+    words = unicodedata.name(ch, "").split()
+    if ch in _SYMBOLS:
+        return "$%s$" % _SYMBOLS[ch]
+    if words[:1] == ["GREEK"] and "LETTER" in words:
+        name = words[-1].lower()
+        return "$\\%s$" % (name.capitalize() if "CAPITAL" in words else name)
+    return "?"
+
+
+_SYMBOLS = {"\u2202": r"\partial", "\u00b7": r"\cdot", "\u2260": r"\neq", "\u00b2": "^2",
+            "\u21b3": r"\hookrightarrow", "\u2113": r"\ell", "\u1d40": "^T", "\u2212": "-"}
 
 
 def document(report, assumed: str) -> str:
@@ -31,10 +47,12 @@ def document(report, assumed: str) -> str:
     for line in report.lines:
         mark = {"holds": r"\checkmark", "defines": r"\checkmark", "fails": r"\times",
                 "needs": r"\times"}.get(line.status, "?")
-        body = line.source if report.form == "latex" else r"\text{\texttt{%s}}" % escaped(
-            line.source)
-        if line.status == "unread" and report.form == "latex":
+        if line.status == "unread":
             body = r"\text{\texttt{%s}}" % escaped(line.source)
+        elif report.form == "latex":
+            body = line.source  # the author's own line, unchanged
+        else:  # read from text: set by derive's printer
+            body = " &= ".join("" if e is None else latex(e) for e in line.shown)
         rows.append(r"%s \tag*{$%s$ \small %s}" % (body, mark, escaped(
             f"{line.step}: {line.verdict()}")))
     out = [PREAMBLE, "\\begin{align*}\n", " \\\\\n".join(rows), "\n\\end{align*}\n"]

@@ -69,8 +69,8 @@ def split(text: str) -> tuple[str, list[Line]]:
         raise ParseError(f"the working is too long: {len(text)} characters, at most "
                          f"{MAX_CHARACTERS}")
     from ..parse import form
-    kind = form(text)
-    lines = _latex_lines(text) if kind == "latex" else _text_lines(text)
+    kind = "printed" if _is_printed(text) else form(text)
+    lines = {"latex": _latex_lines, "text": _text_lines, "printed": _printed_lines}[kind](text)
     lines = [line for line in lines if line.parts]
     if not lines:
         raise ParseError("there is no equation to check: write one line a step, each with '='")
@@ -308,3 +308,43 @@ class _Shifted:
 
     def __getitem__(self, pos: int) -> int:
         return self.mask[pos - self.start]
+
+
+# -- what derive's text renderer prints ------------------------------------------------------------
+
+_NUMBERED = re.compile(r"[ \t]*\d+\.[ \t]+")
+_BECAUSE = re.compile(r"[ \t]*\u21b3[ \t]*")
+
+
+def _is_printed(text: str) -> bool:
+    """Whether ``text`` is what ``derive text`` prints: numbered steps in Unicode (a reason
+    under a step may hold LaTeX of its own)."""
+    steps = [line for line in text.split("\n") if _NUMBERED.match(line)]
+    return bool(steps) and any(not line.isascii() for line in steps)
+
+
+def _printed_lines(text: str) -> list[Line]:
+    """The numbered steps of ``derive text`` (``  3.   = …``), each with the reason on the
+    ``↳`` line under it; the title and description lines are left out."""
+    lines, offset = [], 0
+    for raw in text.split("\n"):
+        start = offset
+        offset += len(raw) + 1
+        because = _BECAUSE.match(raw)
+        if because and lines:
+            last = lines[-1]
+            reason = raw[because.end():].strip()
+            lines[-1] = Line(last.number, last.start, last.end, last.parts, last.defines,
+                             "; ".join(r for r in (last.reason, reason) if r), last.raw)
+            continue
+        numbered = _NUMBERED.match(raw)
+        if numbered is None or not raw[numbered.end():].strip():
+            continue
+        body_start = start + numbered.end()
+        body = raw[numbered.end():].rstrip()
+        mask = bytearray(b"\x01" * len(body))
+        parts, defines = _sides(text, _Shifted(mask, body_start), body_start,
+                                body_start + len(body))
+        lines.append(Line(line_of(text, start), body_start, body_start + len(body), parts,
+                          defines, "", body.strip()))
+    return lines

@@ -12,7 +12,9 @@ defined replaced by their definitions.  Nothing is evaluated.
 from __future__ import annotations
 
 from lark import Token, Tree
-from sympy import Derivative, Expr, Indexed, KroneckerDelta, Symbol
+import unicodedata
+
+from sympy import Derivative, Expr, Indexed, Integer, KroneckerDelta, S, Sum, Symbol
 
 from .. import model
 from ..errors import ParseError
@@ -22,17 +24,41 @@ from ..parse import names
 from ..parse.build import Builder, Located, depth, index_symbol
 
 #: The letters a free index may be (the class of a one-hot target is c, or the label's name).
-FREE = ("i", "j", "k", "l")
+FREE = ("i", "j", "k", "l", "n", "m", "d", "g")
 #: What a name given to ``--let`` may mean: the model's names.
 MEANINGS = {"q": "the softmax", "y": "the target", "z": "the logits", "sigma": "the sigmoid",
             "w": "the class weights", "K": "the number of classes", "E": "the cross-entropy"}
 
 
 #: The model's names that the loss's builder does not take, but working does.
-_SCALARS = {"E": model.E, "T": model.T, "eps": model.epsilon, "E'": model.E_ls}
-_LOSSES = {"T": model.E_T, "w": model.E_w, "b": model.E_b}
-_ARRAYS = {"p": model.p, "y'": model.y_ls}
-_VARIABLES = (model.z, model.q, model.p, model.sig)
+_SCALARS = {"E": model.E, "T": model.T, "eps": model.epsilon, "E'": model.E_ls,
+            "N": model.N, "D": model.D, "L": model.L}
+_LOSSES = {"T": model.E_T, "w": model.E_w, "b": model.E_b, "lin": model.E_lin}
+#: The model's arrays, and how many indices each takes: a batch's Z, Y and Q, and a linear
+#: layer's W, x and b, besides p and y'.
+_ARRAYS = {"p": (model.p, 1), "y'": (model.y_ls, 1), "ell": (model.ell, 1), "x": (model.x, 1),
+           "b": (model.b, 1), "Z": (model.Z, 2), "Y": (model.Y, 2), "Q": (model.Q, 2),
+           "W": (model.W, 2)}
+_VARIABLES = (model.z, model.q, model.p, model.sig, model.Z, model.W, model.b, model.x)
+#: The named matrices of the Hessian and of a linear layer, by what their printed entry holds.
+_MATRICES = (("diag", model.diag_q), ("y", model.outer_grad), ("q", model.outer_q))
+#: Letters the text renderer prints for the model's names.
+_GREEK_NAMES = {"\u03b5": "eps", "\u03c3": "sigma", "\u03bb": "lambda", "\u2113": "ell"}
+
+
+#: Unicode subscript letters, as the renderer prints a word below a name (Eₗᵢₙ).
+_SUBSCRIPTS = {ch: unicodedata.name(ch).split()[-1].lower()
+               for ch in map(chr, [*range(0x2090, 0x209d), *range(0x1d62, 0x1d6b)])
+               if unicodedata.name(ch, "").startswith("LATIN SUBSCRIPT SMALL LETTER")}
+
+
+def _greek(letter: str) -> str:
+    """The name of a Greek letter: γ is gamma, Γ is Gamma (another character is itself)."""
+    words = unicodedata.name(letter, "").split()
+    if words[:1] != ["GREEK"] or "LETTER" not in words:
+        return letter
+    name = words[-1].lower()
+    return name.capitalize() if "CAPITAL" in words else name
 
 
 class Notation:
@@ -80,16 +106,47 @@ class WorkingBuilder(Builder):
             if len(letters) != 2 or not all(letters):
                 self.fail("the Kronecker delta takes two indices, as in \\delta_{ik}", name_node)
             return KroneckerDelta(*(self.index(letter, name_node, bound) for letter in letters))
+        indices = [(letter, where) for letter, where in indices  # E_{\mathrm{lin}}
+                   if not (isinstance(where, Token) and where.type == "MATHRM")]
         if name == "E" and len(indices) == 1 and indices[0][0] in _LOSSES:
             return _LOSSES[indices[0][0]]
         label = self.notation.label
         indices = [("c" if letter == label else letter, where) for letter, where in indices]
-        if name in _ARRAYS and len(indices) == 1 and indices[0][0]:
-            letter, where = indices[0]
-            if len(letter) != 1:
-                self.fail(f"{name} takes one index, a single letter", where)
-            return _ARRAYS[name][self.index(letter, where, bound)]
+        if name in _ARRAYS:
+            base, rank = _ARRAYS[name]
+            if len(indices) == 1 and indices[0][0] and len(indices[0][0]) == rank:
+                indices = [(letter, indices[0][1]) for letter in indices[0][0]]  # Z_mk
+            if len(indices) != rank or not all(letter and len(letter) == 1
+                                               for letter, _ in indices):
+                self.fail(f"{name} takes {rank} ind{'ex' if rank == 1 else 'ices'}, a single "
+                          "letter each", name_node)
+            return base[tuple(self.index(letter, where, bound) for letter, where in indices)]
         return super().indexed(name, name_node, indices, bound)
+
+    def command(self, token: Token) -> str:
+        return "ell" if token.value == "\\ell" else super().command(token)
+
+    def summed(self, body_node, letters: list, bound: tuple, node) -> Expr:
+        """The loss's sum, each index running to its own extent: n and m over the N examples
+        of a batch, d and g over the D inputs of a linear layer, the others over the K
+        classes."""
+        total = super().summed(body_node, letters, bound, node)
+        return Sum(total.function, *((index, low, model.EXTENT.get(index, high))
+                                     for index, low, high in total.limits))
+
+    def upper(self, letter: str, upper: str, node) -> None:
+        """Refuse a sum over ``letter`` that does not run to its extent (K, N or D)."""
+        extent = str(model.EXTENT.get(index_symbol(letter), model.K))
+        if self.notation.meaning(upper) != extent:
+            self.fail(f"a sum over {letter} runs from 1 to {extent}", node)
+
+    def _matrix_entry(self, node, bound):
+        """An entry of a named matrix: [diag(q)]_kl, [q qᵀ]_kl, [(q - y) xᵀ]_kd."""
+        token = node.children[0]
+        value = token.value.replace("\\operatorname{diag}", "diag")
+        base = next(matrix for mark, matrix in _MATRICES if mark in value.split("]")[0])
+        letters = [ch for ch in value.split("]")[-1] if ch.isalpha()]
+        return base[tuple(self.index(letter, token, bound) for letter in letters)]
 
     def _symbol(self, node, bound):
         if not any(isinstance(t, Token) and t.type == "PRIME" for t in node.children):
@@ -122,7 +179,9 @@ class WorkingBuilder(Builder):
     def logit(self, node, bound) -> Indexed:
         """The variable of a derivative: a logit z_i, or an entry of the softmax or of the
         sigmoid (for the chain rule)."""
-        variable = self.build(node, bound)
+        return self.variable(self.build(node, bound), node)
+
+    def variable(self, variable: Expr, node) -> Indexed:
         if not (isinstance(variable, Indexed) and variable.base in _VARIABLES):
             self.fail("a derivative is taken with respect to a logit, as in \\partial z_k (or "
                       "to q_i, p_i or \\sigma_i, for the chain rule)", node)
@@ -166,6 +225,68 @@ class WorkingBuilder(Builder):
                                     for letter, arg in zip(letters, args)))
         return super()._call(node, bound)
 
+    # -- what derive's text renderer prints --------------------------------------------------
+    def _printed_name(self, node, bound):
+        return self.printed(node.children[0], bound)
+
+    def printed(self, token: Token, bound) -> Expr:
+        """A name as the text renderer prints it: ``q_i``, ``δ_ik``, ``E_T``, ``y'_k``, ``γ``."""
+        head, _, sub = token.value.partition("_")
+        while head and head[-1] in _SUBSCRIPTS:  # Eₗᵢₙ
+            head, sub = head[:-1], _SUBSCRIPTS[head[-1]] + sub
+        prime = head.endswith("'")
+        head = head.rstrip("'")
+        name = _GREEK_NAMES.get(head) or (_greek(head) if len(head) == 1 and not head.isascii()
+                                          else head)
+        if prime:
+            name += "'"
+            if not sub and name in _SCALARS:
+                return _SCALARS[name]
+            if sub and name in _ARRAYS:
+                return self.indexed(name, token, [(sub, token)], bound)
+            self.fail(f"unknown name {name}: derive knows y' (the smoothed target) and E' (its "
+                      "cross-entropy)", token)
+        if not sub:
+            return S.Exp1 if name == "e" else self.plain(name, token, bound)
+        if sub.isdigit():
+            return self.plain(name + sub, token, bound)
+        return self.indexed(name, token, [(sub, token)], bound)
+
+    def _printed_func(self, node, bound):
+        token, argument = node.children
+        return self.function(token.value, self.build(argument, bound), node)
+
+    def _printed_power(self, node, bound):
+        base, _, exponent = node.children
+        return self.power(self.printed(base, bound), self.printed(exponent, bound), node)
+
+    def _square(self, node, bound):
+        return self.power(self.build(node.children[0], bound), Integer(2), node)
+
+    def _printed_sum(self, node, bound):
+        head, body = node.children
+        letter, rest = head.value[2], head.value[3:-1]
+        if rest.startswith("\u2260"):
+            inner = self.summed(body, [(letter, head)], bound, node)
+            return model.SumExcept(inner.function, (inner.limits[0][0], 1, model.K),
+                                   self.index(rest[1], head, bound))
+        if not rest.startswith("=1.."):
+            self.fail("a sum must run from 1, as in \u03a3[i=1..K]", head)
+        self.upper(letter, rest[len("=1.."):], head)
+        return self.summed(body, [(letter, head)], bound, node)
+
+    def _printed_derivative(self, node, bound):
+        """``∂E/∂z_k``, ``∂/∂z_k (…)`` and ``∂²E/∂z_l∂z_k`` (the last variable first)."""
+        order = 2 if node.children[0].value.endswith("\u00b2") else 1
+        trees = [child for child in node.children if isinstance(child, Tree)]
+        wrts = [t for t in trees if t.data == "wrt"]
+        expr = next(t for t in trees if t.data != "wrt")
+        if len(wrts) != order:
+            self.fail(f"a derivative of order {order} needs {order} variable"
+                      f"{'s' if order > 1 else ''} after the /", node)
+        variables = [self.variable(self.printed(w.children[1], bound), w) for w in wrts]
+        return Derivative(self.build(expr, bound), *reversed(variables))
+
     def _sum(self, node, bound):
         _, limits, body = node.children
         if limits.data == "sum_except":
@@ -175,10 +296,19 @@ class WorkingBuilder(Builder):
             return model.SumExcept(inner.function, (index, 1, model.K),
                                    self.index(skip.value, skip, bound))
         if limits.data == "sum_in":
-            letter, lower, upper = limits.children[0], limits.children[3], limits.children[6]
-            if lower.value != "1" or str(upper) != "K":
+            tokens = [t for t in limits.children if isinstance(t, Token)]
+            letter = tokens[0]
+            lower = next(t for t in tokens if t.type == "NUMBER")
+            upper = next(t for t in tokens[1:] if t.type in ("NAME", "LETTER"))
+            if lower.value != "1" or self.notation.meaning(str(upper)) != "K":
                 self.fail("a sum must run over 1..K, as in \\sum_{j \\in \\{1, \\dots, K\\}}",
                           limits)
+            return self.summed(body, [(letter.value, letter)], bound, node)
+        if limits.data == "sum_range":
+            letter, lower, upper = limits.children
+            if lower.value != "1":
+                self.fail("a sum must run from 1, as in \\sum_{i=1}^{K}", limits)
+            self.upper(letter.value, upper.value, limits)
             return self.summed(body, [(letter.value, letter)], bound, node)
         return super()._sum(node, bound)
 
@@ -200,6 +330,17 @@ def _except(limits, builder):
     return letter, skip
 
 
+def _nesting(source: str) -> None:
+    """Refuse brackets nested more than MAX_DEPTH deep (the renderer's text is Unicode, so the
+    loss's scan of characters does not apply)."""
+    level = 0
+    for pos, char in enumerate(source):
+        level += char in "([{"
+        level = max(0, level - (char in ")]}"))
+        if level > MAX_DEPTH:
+            raise _located(source, f"brackets are nested too deeply: more than {MAX_DEPTH}", pos)
+
+
 def side(source: str, kind: str, notation: Notation) -> Expr:
     """The expression of one side, ``source`` (a line of the input with everything but this
     side blanked out, so that a column is the input's); :class:`ParseError` if unreadable."""
@@ -208,7 +349,10 @@ def side(source: str, kind: str, notation: Notation) -> Expr:
                          f"{MAX_LENGTH}")
     if not source.strip():
         raise ParseError("an empty side of an equation")
-    _scan(source, kind)
+    if kind == "printed":
+        _nesting(source)
+    else:
+        _scan(source, kind)
     from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
 
     from ..parse.grammar import parser

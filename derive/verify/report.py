@@ -81,6 +81,8 @@ class LineReport:
     hint: tuple | None = None         # (the rules' titles, what they give)
     fact: str | None = None           # the assumption under which the line would hold
     sides: tuple | None = field(default=None, compare=False, repr=False)  # the two that differ
+    # the line's sides as read (None first for a line that starts with '='), for LaTeX
+    shown: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def holds(self) -> bool:
