@@ -162,6 +162,7 @@ def main(argv=None):
         results = {}
         for _, _, ours, _, theirs, _ in PAIRS:
             for name in (ours, theirs):
+                time.sleep(1)  # let the last process's threads wind down
                 out = subprocess.run([sys.executable, __file__, "--contestant", name, "--folder",
                                       folder, "--rows", str(args.rows), "--classes",
                                       str(args.classes), "--repeat", str(args.repeat)],

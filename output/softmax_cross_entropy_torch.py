@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_933ec167d6ce::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_cc096ae041d4::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_933ec167d6ce"
+_NAMESPACE = "derive_softmax_cross_entropy_cc096ae041d4"
 
 
 def _custom_op(name):
@@ -68,7 +68,8 @@ def _custom_op(name):
         if found is None:
             op = torch.library.custom_op(f"{namespace}::{name}", forward, mutates_args=())
             op.register_fake(_fake)
-            op.register_autograd(_backward, setup_context=_setup)
+            op.register_autograd(_backward, setup_context=lambda ctx, inputs, output: _setup(
+                ctx, inputs, output, forward))
             found = getattr(getattr(torch.ops, namespace), name)
         return found.default
     return register
@@ -82,10 +83,19 @@ def _fake(input, target, *rest):
             input.new_empty((), dtype=torch.float64))
 
 
-def _setup(ctx, inputs, output):
-    ctx.save_for_backward(output[1], output[2])
+def _setup(ctx, inputs, output, forward):
+    """What the backward needs.  Eagerly, the gradient is kept on ``ctx``, not saved for
+    backward, so that the backward can hand it to autograd without a copy (see
+    :func:`_backward`); where the graph is being compiled, it is saved as usual."""
     ctx.set_materialize_grads(False)  # no zeros as big as the input for the unused outputs
     ctx.reduction, ctx.ndim = inputs[-1], inputs[0].dim()
+    ctx.eager = type(output[1]) is torch.Tensor and not torch.compiler.is_compiling()
+    if ctx.eager:
+        # detached: the output itself would tie ctx to its own node, and reach autograd with
+        # a history that makes it copy the gradient instead of taking it over
+        ctx.grad, ctx.forward, ctx.inputs = output[1].detach(), forward, inputs
+    else:
+        ctx.save_for_backward(output[1])
     # None for each input but the first, a list of them for a list of tensors (as autograd
     # sees the inputs: a list of numbers is one input)
     ctx.others = tuple([None] * len(x) if isinstance(x, (list, tuple)) and all(
@@ -93,22 +103,35 @@ def _setup(ctx, inputs, output):
 
 
 def _backward(ctx, grad_loss, grad_grad, grad_count):
-    """The saved gradient times the incoming one (over the mean's divisor); the target and
-    the values get none."""
-    grad, count = ctx.saved_tensors
+    """The kept gradient times the incoming one; the target and the values get none.
+
+    Eagerly, the kept gradient is given up after the first backward pass: returned as it is
+    where the incoming gradient is the 1 that ``loss.backward()`` starts from (on the CPU, with
+    no graph made of the backward), so that no pass over it is spent; a later pass through a
+    graph kept with ``retain_graph=True`` computes it again from the inputs."""
     if grad_loss is None:  # only the gradient or the divisor was used: neither has one
         return (None, *ctx.others)
+    if not ctx.eager:
+        grad, = ctx.saved_tensors
+    elif ctx.grad is not None:
+        grad, ctx.grad = ctx.grad, None
+    else:
+        with torch.no_grad():
+            grad = ctx.forward(*ctx.inputs)[1]
+    if ctx.eager and torch.is_grad_enabled():  # create_graph: the product's backward says
+        grad = grad.detach().requires_grad_()  # that there is no second derivative
     if ctx.reduction == "none" and ctx.ndim > 1:
         grad_loss = grad_loss.unsqueeze(1)  # one a row: along the classes on dim 1
-    elif ctx.reduction == "mean":
-        grad_loss = grad_loss / count
+    elif (ctx.eager and grad_loss.dim() == 0 and grad_loss.device.type == "cpu"
+          and not torch.is_grad_enabled() and bool(grad_loss == 1)):
+        return (grad, *ctx.others)
     return (_scale_grad()(grad_loss, grad), *ctx.others)
 
 
 def _with_grad(outputs, reduction):
     """A loss operator's ``(loss, gradient of the reduced loss)``."""
     loss, grad, count = outputs
-    return loss, (grad / count).to(grad.dtype) if reduction == "mean" else grad
+    return loss, grad
 
 
 def _scale_grad():
@@ -186,11 +209,15 @@ def _prepare(input, target, labels_only=False):
     return logits, labels, None
 
 
-def _finish(loss, grad, input, reduction, total=None):
-    """The loss of each row reduced, the gradient of their sum in the input's layout and dtype,
-    and the divisor of the mean: the number of rows, or ``total``, for reduction="mean", else 1."""
+def _finish(loss, grad, input, reduction, total=None, shared=()):
+    """The loss of each row reduced, the gradient of the reduced loss in the input's layout and
+    dtype (for reduction="mean", divided in place by the divisor of the mean: the number of
+    rows, or ``total``), and that divisor (1 for "sum" and "none").  ``shared`` are the other
+    tensors the gradient may be (a target of probabilities, an array): an output that is an
+    input, or a view of one, is copied."""
     rows, classes = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0], \
         input.shape[1 if input.dim() > 1 else 0]
+    borrowed = grad._base is not None  # a view of an input (the target, say), not a new array
     loss = loss.expand(rows, 1).reshape(input.shape[:1] + input.shape[2:]
                                         if input.dim() > 1 else ())
     grad = grad.expand(rows, classes)
@@ -205,8 +232,11 @@ def _finish(loss, grad, input, reduction, total=None):
     elif input.dim() > 2:
         grad = grad.reshape(input.shape[:1] + input.shape[2:] + (classes,)).movedim(-1, 1)
     grad = grad.to(input.dtype).contiguous()
-    if grad.data_ptr() == input.data_ptr():  # an operator's output may not be its input
-        grad = grad.clone()
+    if borrowed or any(isinstance(t, torch.Tensor) and grad.data_ptr() == t.data_ptr()
+                       for t in (input, *shared)):
+        grad = grad.clone()  # an operator's output may not be an input, nor a view of one
+    if reduction == "mean":
+        grad = grad.div_(count.to(grad.device))
     return loss.to(input.dtype).clone(), grad, count.to(device=input.device).clone()
 
 

@@ -207,6 +207,36 @@ def test_the_catalogue_agrees_with_pytorch():
                                TF.binary_cross_entropy_with_logits(x, multi))
 
 
+def test_the_gradient_kept_for_backward_survives_a_graph_used_three_times():
+    """A backward from the 1 of loss.backward() hands autograd the saved gradient itself:
+    where the graph is kept, each pass must still add the same gradient."""
+    m = catalogue()
+    z, c, *_ = data()
+    x = tensor(z).requires_grad_()
+    loss = m.cross_entropy(x, torch.tensor(c))
+    once = torch.autograd.grad(loss, x, retain_graph=True)[0].clone()
+    for _ in range(3):
+        loss.backward(retain_graph=True)
+    torch.testing.assert_close(x.grad, 3 * once)
+    x.grad = None
+    (2.5 * loss).backward()  # an incoming gradient that is not 1
+    torch.testing.assert_close(x.grad, 2.5 * once)
+    reference = tensor(z).requires_grad_()
+    TF.cross_entropy(reference, torch.tensor(c)).backward()
+    torch.testing.assert_close(once, reference.grad)
+
+
+def test_a_gradient_that_is_the_target_is_a_copy_of_it():
+    """∂/∂z_k Σ_i y_i z_i = y_k: the operator may not return its input, nor change it."""
+    m = derive.torch_module("sum(y[i]*z[i], i)", assume="any", name="linear_in_z")
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(4, 3, dtype=torch.float64)
+    kept = y.clone()
+    m.loss(x, y).backward()
+    assert torch.equal(y, kept)
+    torch.testing.assert_close(x.grad, kept / 4)
+
+
 def test_double_backward_says_it_is_not_supported():
     z, c, *_ = data()
     x = tensor(z).requires_grad_()

@@ -58,7 +58,7 @@ def _loss(input: torch.Tensor, target: torch.Tensor, scalars: list[float],
     same pass) and the divisor of the mean."""
     logits, labels, target = _prepare(input, target, _LABELS_ONLY)
     ...  # hole: body
-    return _finish(loss, grad, input, reduction)
+    return _finish(loss, grad, input, reduction, shared=(target,))
 
 
 def loss(input, target, reduction="mean", **values):
