@@ -320,7 +320,8 @@ def _is_printed(text: str) -> bool:
     """Whether ``text`` is what ``derive text`` prints: numbered steps in Unicode (a reason
     under a step may hold LaTeX of its own)."""
     steps = [line for line in text.split("\n") if _NUMBERED.match(line)]
-    return bool(steps) and any(not line.isascii() for line in steps)
+    return bool(steps) and any(not line.isascii() for line in steps) and not any(
+        mark in line for line in steps for mark in ("$", "\\[", "\\begin", "&"))
 
 
 def _printed_lines(text: str) -> list[Line]:
