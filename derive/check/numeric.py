@@ -270,27 +270,27 @@ def _derivative(expr, ctx, axes):
     arrays = dict(ctx.arrays)
     directions = 0
     for variable, times in expr.variable_count:
-        seed = 0
+        seeds = []  # a direction of its own for each time (x + ε1 + ε2 for ∂²/∂x²)
         for _ in range(int(times)):
             bit = 1 << next(ctx.bits)
             directions |= bit
-            seed |= bit
-        arrays = _seeded(variable, seed, arrays, ctx, axes)
+            seeds.append(bit)
+        arrays = _seeded(variable, seeds, arrays, ctx, axes)
     inner = _Context(ctx.point, arrays, ctx.bits)
     value = _eval(expr.expr, inner, axes)
     return _make({m & ~directions: c for m, c in _terms(value).items()
                   if m & directions == directions})
 
 
-def _seeded(variable, bits: int, arrays: dict, ctx: _Context, axes) -> dict:
-    """``arrays`` with ``variable`` perturbed by the directions ``bits``."""
+def _seeded(variable, bits: list[int], arrays: dict, ctx: _Context, axes) -> dict:
+    """``arrays`` with ``variable`` perturbed by each of the directions ``bits``."""
     arrays = dict(arrays)
     if isinstance(variable, Symbol):
         if variable not in ctx.point.parameters:
             raise CheckError(f"cannot differentiate with respect to {variable}")
         value = np.asarray(ctx.point.parameters[variable], dtype=float).reshape(
             (-1,) + (1,) * len(axes))
-        arrays[variable] = Jet({0: value, bits: np.ones_like(value)})
+        arrays[variable] = Jet({0: value, **{bit: np.ones_like(value) for bit in bits}})
         return arrays
     if not isinstance(variable, Indexed):
         raise CheckError(f"cannot differentiate with respect to {variable}")
@@ -307,7 +307,7 @@ def _seeded(variable, bits: int, arrays: dict, ctx: _Context, axes) -> dict:
         where = where.reshape((-1,) + (1,) * (len(shape) - 1))
         hit = hit & (grid[None] == where - 1)
     # an abbreviation's value is fixed here: inside, its definition is not looked at
-    arrays[base] = add(current, Jet({bits: hit.astype(float)}))
+    arrays[base] = add(current, Jet({bit: hit.astype(float) for bit in bits}))
     return arrays
 
 

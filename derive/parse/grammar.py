@@ -127,10 +127,9 @@ TEXT_WORKING = TEXT + r"""
 """
 
 LATEX_WORKING = LATEX + r"""
-%extend ?item: diffop wrt item                   -> derivative
-             | DFRAC symbol "}" item             -> derivative
-%extend ?tail: diffop wrt tail                   -> derivative
-             | DFRAC symbol "}" tail             -> derivative
+%extend ?tail: diffop wrt lead                   -> derivative
+             | DFRAC symbol "}" lead             -> derivative
+             | LFRAC expr "}" DDEN symbol "}"    -> derivative_of
 %extend ?primary: PFRAC expr "}" "{" PARTIAL symbol "}"            -> derivative_of
                 | PFRAC2 expr "}" "{" PARTIAL symbol PARTIAL symbol "}" -> derivative_of
                 | INDICATOR "(" NAME "=" NAME ")"                  -> indicator
@@ -151,7 +150,9 @@ MATRIX_ENTRY.4: /\\left\[\s*(\\operatorname\{diag\}\s*\(\s*q\s*\)|q\s*q\^\{\\top
 
 NABLA.2: /\\nabla(?![A-Za-z])/
 PARTIAL.2: /\\partial(?![A-Za-z])/
-DFRAC.4: /\\[dt]?frac\s*\{\s*(\\partial|d)\s*\}\s*\{\s*(\\partial(?![A-Za-z])|d(?=\s*[A-Za-z\\]))/
+DFRAC.4: /\\[dt]?frac\s*\{\s*(\\partial|d|\\mathrm\{d\})\s*\}\s*\{\s*(\\partial(?![A-Za-z])|(d|\\mathrm\{d\})(?=\s*[A-Za-z\\]))/
+LFRAC.4: /\\[dt]?frac\s*\{\s*(d|\\mathrm\{d\})(?=\s*[A-Za-z\\])/
+DDEN.4: /\{\s*(d|\\mathrm\{d\})(?=\s*[A-Za-z\\])/
 PFRAC.3: /\\[dt]?frac\s*\{\s*\\partial(?![A-Za-z])(?!\s*\^)/
 PFRAC2.3: /\\[dt]?frac\s*\{\s*\\partial\s*\^\s*(\{\s*2\s*\}|2)/
 INDICATOR.3: /\\(mathbbm|mathbb|mathbf|mathds)\s*\{\s*1\s*\}|\\mathbbm\s*1/
