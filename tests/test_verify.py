@@ -212,7 +212,7 @@ def test_a_line_that_cannot_be_read_says_where_and_the_rest_is_checked():
     ("no equation here", "no '='"),
     ("", "no equation"),
     ("$$ E = 1", "never closed"),
-    ("x" * 30000, "too long"),
+    ("x" * 300_000, "too long"),
 ])
 def test_input_that_cannot_be_read_is_refused_in_one_line(text, message):
     try:
@@ -311,3 +311,94 @@ def test_a_chain_of_fifteen_lines_is_checked_in_time():
     report = verify(text, assume="one-hot")
     assert len(report.lines) >= 15 and report.holds
     assert re.search(r"every line holds", report.text())
+
+
+# -- what a first reading by a new user found -----------------------------------------------------
+
+@pytest.mark.parametrize("working, holds", [
+    (r"$$\frac{\partial}{\partial z_k} 2 q_k = 2 q_k(1-q_k)$$", True),   # the whole product
+    (r"$$\frac{\partial}{\partial z_k} \frac{1}{2} q_k^2 = 0$$", False),
+    (r"$$\frac{\partial}{\partial z_k} \frac{1}{2}\sum_i (q_i-y_i)^2 = "
+     r"\sum_i (q_i-y_i) q_i(\delta_{ik}-q_k)$$", True),
+    (r"$$\nabla_{z_k} y_k \log q_k = y_k(1-q_k)$$", True),
+    ("d(d(z[k]^3)/d(z[k]))/d(z[k]) = 6*z[k]", True),                    # twice by one variable
+    ("d(d(z[k]^3)/d(z[k]))/d(z[k]) = 3*z[k]^2", False),
+    (r"$$E=-\sum_i y_i\log q_i$$ $$\frac{d E}{d z_k} = q_k - y_k$$", True),
+    (r"$$E=-\sum_i y_i\log q_i$$ $$\frac{\mathrm{d}}{\mathrm{d}z_k} E = q_k - y_k$$", True),
+    (r"$$S = \sum_j e^{z_j}$$ $$q_k = e^{z_k} / S$$", True),              # a one-letter name
+    (r"$$S = \sum_j e^{z_j}$$ $$q_k = 2 e^{z_k} / S$$", False),
+    (r"$$E = -\sum_i y_i log(q_i) = -\sum_i y_i \ln q_i\,.$$", True),
+    (r"$$\frac{\partial q_i}{\partial z_k} = q_i (\delta_{i k} - q_k) = "
+     r"q_i(\mathbbm{1}_{i=k} - q_k),$$", True),
+])
+def test_a_line_means_what_a_reader_takes_it_to_mean(working, holds):
+    report = verify(working)
+    assert all(line.status in ("holds", "defines", "fails") for line in report.lines), \
+        report.text()
+    assert report.holds is holds, report.text()
+
+
+@needs_article
+def test_a_condition_the_author_states_restricts_the_line():
+    loss = ARTICLE.splitlines()[0]
+    others = verify(loss + "\n$$\\nabla_{z_i} Loss = q_i \\quad \\forall i \\neq y$$", label="y")
+    assert others.holds, others.text()
+    wrong = verify(loss + "\n$$\\nabla_{z_i} Loss = q_i \\quad \\forall i = y$$", label="y")
+    assert wrong.first_wrong is not None
+    assert dict(wrong.first_wrong.counterexample.indices)["i"] == \
+        dict(wrong.first_wrong.counterexample.indices)["c"]
+
+
+@pytest.mark.parametrize("working, message", [
+    (r"$$L = -\sum_i y_i \log q_i$$", "--let L=E"),
+    (r"$$E = -\sum_i y_i \log p_i$$", "--let p=y"),
+    (r"$$O_k = \frac{e^{z_k}}{\sum_i e^{z_i}}$$", "--let O=q"),
+    (r"$$E = -\sum_{i=1}^{C} y_i \log q_i$$", "--let C=K"),
+])
+def test_a_name_the_model_would_misread_is_refused_with_what_to_write(working, message):
+    report = verify(working)
+    assert report.lines[0].status == "unread" and message in report.lines[0].detail
+
+
+def test_let_reaches_the_upper_limit_of_a_sum_that_leaves_a_term_out():
+    working = r"$$E = -\sum_{i=1}^{C} y_i \log q_i = -\sum_{i \neq k}^{C} y_i \log q_i - y_k \log q_k$$"
+    assert verify(working, let=["C=K"]).holds
+
+
+@pytest.mark.parametrize("form", ["latex", "text"])
+def test_the_derivation_of_a_loss_of_your_own_holds_when_fed_back(form):
+    from derive.render import render
+    derived = derive_gradient("-sum(y[i]*(1 - q[i])**gamma*log(q[i]), i)")
+    report = verify(render(form, [derived]), timeout=120)
+    assert report.holds, [(line.step, line.detail) for line in report.lines if not line.holds]
+    assert report.lines[0].status in ("defines", "holds") and len(report.lines) >= 10
+
+
+def derive_gradient(loss):
+    import derive
+    return derive.gradient(loss)
+
+
+def test_a_line_broken_in_two_is_one_line_with_all_its_text():
+    working = "\\begin{multline*}\n\\frac{\\partial E}{\\partial z_k} = -y_k \\\\\n+ q_k\n\\end{multline*}"
+    report = verify(working)
+    assert report.holds and report.lines[0].source.endswith("+ q_k")
+
+
+def test_the_command_refuses_to_overwrite_the_working_and_reads_bytes(tmp_path, capsys,
+                                                                      monkeypatch):
+    path = tmp_path / "w.tex"
+    path.write_bytes("\ufeffE = -sum(y[i]*log(q[i]), i)\n".encode("utf-8"))
+    assert main(["verify", str(path)]) == 0  # a byte-order mark is left out
+    assert main(["verify", str(path), "--output", str(path)]) == 2
+    assert "is the working itself" in capsys.readouterr().err
+    assert path.read_bytes().startswith("\ufeffE".encode("utf-8"))
+    assert main(["verify", str(path), "--let", "a=q", "--let", "a=y"]) == 2
+    assert main(["verify", str(path), "--label", "k"]) == 2
+    import io
+
+    class Binary:
+        buffer = io.BytesIO(b"\xff\xfe")
+    monkeypatch.setattr(sys, "stdin", Binary())
+    assert main(["verify", "-"]) == 2
+    assert "standard input: not UTF-8 text" in capsys.readouterr().err

@@ -333,6 +333,10 @@ def _wrote(folder: Path, created: bool, written: list[Path]) -> int:
 
 def _verify(args) -> int:
     _writable(args.output)
+    if args.output is not None and args.file != "-" and Path(args.file).exists() and \
+            Path(args.output).resolve() == Path(args.file).resolve():
+        raise InputError(f"--output {args.output} is the working itself: write the report "
+                         "elsewhere")
     from ..verify import verify
     from ..verify.lines import MAX_CHARACTERS
     text = _read_working(args.file, MAX_CHARACTERS)
@@ -344,21 +348,24 @@ def _verify(args) -> int:
 
 
 def _read_working(name: str, limit: int) -> str:
-    """The text of the file ``name`` (or of standard input for -), at most ``limit``
-    characters."""
+    """The text of the file ``name`` (or of standard input for -), UTF-8 (a byte-order mark
+    left out), at most ``limit`` characters."""
     import sys
     try:
-        if name == "-":
-            text = sys.stdin.read(limit + 1)
+        if name == "-" and not hasattr(sys.stdin, "buffer"):  # a text stream put in its place
+            data = sys.stdin.read(limit + 1).encode("utf-8", "surrogateescape")
+        elif name == "-":
+            data = sys.stdin.buffer.read(4 * limit + 4)
         else:
-            with open(name, encoding="utf-8") as f:
-                text = f.read(limit + 1)
+            with open(name, "rb") as f:
+                data = f.read(4 * limit + 4)
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{name}: is a folder, not a file") from None
     except UnicodeDecodeError:
-        raise InputError(f"{name}: not UTF-8 text") from None
+        raise InputError(f"{'standard input' if name == '-' else name}: not UTF-8 text") from None
     except OSError as e:
         raise InputError(f"{name}: cannot be read ({e.strerror or e})") from None
     if len(text) > limit:

@@ -139,13 +139,20 @@ LATEX_WORKING = LATEX + r"""
                | "_" "{" NAME IN LBRACE_ESC NUMBER "," DOTS "," upper RBRACE_ESC "}" -> sum_in
                | "_" "{" SUBSTACK "{" NAME "=" NUMBER DOUBLE_BACKSLASH NAME NEQ NAME "}" "}" ("^" upper)? -> sum_except
 %extend symbol: (NAME | COMMAND) PRIME sub?
+%extend ?item: BARE_FUNC item                     -> func
+%extend ?tail: BARE_FUNC tail                     -> func
+%extend sub: "_" "{" SUBITEM SUBITEM "}"
 %extend ?primary: MATRIX_ENTRY                                     -> matrix_entry
+                | INDICATOR "_" "{" NAME "=" NAME "}"              -> indicator
+                | CALLIGRAPHIC                                     -> calligraphic
 %extend sub: "_" "{" MATHRM "{" NAME "}" "}"
 diffop: NABLA | PARTIAL
 wrt: "_" "{" symbol "}"
    | "_" LETTER
 
 PRIME: "'"
+BARE_FUNC.2: /(log|ln|exp)(?=\s*[\(\[])/
+CALLIGRAPHIC.3: /\\mathcal\s*\{\s*[A-Za-z]\s*\}/
 MATRIX_ENTRY.4: /\\left\[\s*(\\operatorname\{diag\}\s*\(\s*q\s*\)|q\s*q\^\{\\top\}|\\left\(\s*q\s*-\s*y\s*\\right\)\s*x\^\{\\top\})\s*\\right\]_\{\s*[a-z]\s*,?\s*[a-z]\s*\}/
 
 NABLA.2: /\\nabla(?![A-Za-z])/

@@ -10,15 +10,20 @@ line before (:func:`derive.auto.next_step`).  :mod:`.report` prints the result.
 """
 from __future__ import annotations
 
+import re
+
 from sympy import Expr, Symbol
 
 from .. import budget
 from ..errors import CheckError, DeriveError, ParseError
 from .lines import blanked, split
-from .read import MEANINGS, Notation, side
+from .read import FREE, MEANINGS, RESERVED, Notation, defined_name, side
 from .report import Counterexample, LineReport, Report
 
 ASSUMPTIONS = ("any", "probability", "one-hot")
+#: A condition an author states on a line: ``\\forall i \\neq y``, ``for i = k``, ``if i != k``.
+_CONDITION = re.compile(r"(?:\\forall|\bfor\b|\bif\b|\bwhen\b)\s*(?:all\s+|every\s+)?\$?\s*"
+                        r"([a-z])\s*(\\neq|\\ne|\u2260|!=|=)\s*([a-z])(?![A-Za-z])")
 #: How long a whole check may take by default, in seconds.
 DEFAULT_SECONDS = 60.0
 
@@ -37,6 +42,9 @@ def _notation(let, label) -> Notation:
         name, meaning = name.strip(), meaning.strip()
         if not sep or not name.isascii() or not name.isalpha() or not meaning:
             raise DeriveError(f"--let takes NAME=MEANING, with a name of letters, not {item!r}")
+        if name in pairs and pairs[name] != meaning:
+            raise DeriveError(f"--let {name} is given twice: {name}={pairs[name]} and "
+                              f"{name}={meaning}")
         if meaning not in MEANINGS:
             raise DeriveError(f"--let {name}={meaning}: the meaning must be one of the model's "
                               f"names ({', '.join(f'{k} for {v}' for k, v in MEANINGS.items())})")
@@ -44,6 +52,10 @@ def _notation(let, label) -> Notation:
     if label is not None and (not isinstance(label, str) or not label.isascii()
                               or not label.isalpha() or len(label) > 8):
         raise DeriveError(f"--label takes the name of the label, letters only, not {label!r}")
+    if label is not None and (label in FREE or label in pairs
+                              or label in MEANINGS and label != "y"):  # y: as the articles do
+        raise DeriveError(f"--label {label}: {label} already means something (a free index, "
+                          "or one of the model's names); name the label with another letter")
     return Notation(pairs, label)
 
 
@@ -77,7 +89,7 @@ class _Chain:
         self.extra = frozenset()  # facts the working brings: a linear layer's logits
 
     def run(self) -> Report:
-        read = [self._read(line) for line in self.lines]
+        read = self._unambiguous([self._read(line) for line in self.lines])
         if self.assume is None:
             from ..model import c
             uses_label = any(e is not None and e.has(c) for _, sides, _ in read
@@ -99,11 +111,15 @@ class _Chain:
         if len(line.parts) == 1:
             return None, None, (line.number, ParseError(
                 "this line has no '=': write each step as '= ...' or 'left = right'"))
-        head = line.parts[0].text(self.text)
+        head = defined_name(line.parts[0].text(self.text))
         defined = head if line.defines or self._new_name(head) else None
         if line.defines and not (head.isascii() and head.isalpha()):
+            array = re.match(r"([A-Za-z]+)(?:_\{?[a-z]\}?|\[[a-z]\])\Z", head)
+            hint = (f": {head} would define an array, which verify does not do; say what "
+                    f"{array.group(1)} is with --let {array.group(1)}=q (or y, z)"
+                    if array else "")
             return None, None, (line.number, ParseError(
-                f"only a name can be defined with :=, not {head!r}"))
+                f"only a name can be defined with :=, not {head!r}{hint}"))
         sides = []
         for n, part in enumerate(line.parts):
             if n == 0 and (not head or defined):
@@ -118,11 +134,36 @@ class _Chain:
                 self.notation.defined[defined] = sides[1]
         return defined, sides, None
 
+    def _unambiguous(self, read):
+        """The lines read, where a name of the model that needs another one the working never
+        uses is refused instead: p (the tempered softmax) without T, L (a batch's mean loss)
+        without the batch."""
+        from .. import model
+        every = [e for _, sides, _ in read for e in (sides or ()) if e is not None]
+        needs = []
+        if not any(e.has(model.T) for e in every):
+            needs.append((model.p, "p is the tempered softmax softmax(z/T) in derive's model, "
+                          "and the working has no T: say what p is with --let p=y or --let p=q"))
+        if not any(e.has(model.ell, model.Z, model.Y, model.Q) for e in every):
+            needs.append((model.L, "L is the mean loss of a batch in derive's model, and the "
+                          "working has no batch: say what L is with --let L=E, or write "
+                          "L := ..."))
+        out = []
+        for defined, sides, problem in read:
+            found = next((message for name, message in needs
+                          if any(e is not None and e.has(name) for e in (sides or ()))), None)
+            out.append((None, None, (self.lines[len(out)].number, ParseError(found)))
+                       if found else (defined, sides, problem))
+        return out
+
     def _new_name(self, name: str) -> bool:
-        """Whether a line's left side ``name`` is a name not met before, which it defines."""
+        """Whether a line's left side ``name`` is a name not met before, which it defines: not
+        one of the model's names, nor an index letter, nor the label."""
+        from ..parse.names import INDEX_LETTERS, MODEL_RESERVED
         return (name.isascii() and name.isalpha() and name not in self.notation.defined
                 and name not in self.notation.let and name not in MEANINGS
-                and name != self.notation.label and len(name) > 1)
+                and name not in MODEL_RESERVED and name not in RESERVED
+                and name not in (*INDEX_LETTERS, *FREE) and name != self.notation.label)
 
     # -- checking ------------------------------------------------------------------------------
     def _check(self, step, line, defined, sides, problem) -> LineReport:
@@ -146,7 +187,7 @@ class _Chain:
             sides = sides[1:]
         self.previous = sides[-1]
         total, symbolic = 0, True
-        pairs = list(zip(sides, sides[1:]))
+        pairs = [self._restricted(b, a, line.reason) for b, a in zip(sides, sides[1:])]
         for n, (before, after) in enumerate(pairs):
             verdict = self._compare(before, after, f"line {step}")
             if isinstance(verdict, dict):
@@ -164,6 +205,24 @@ class _Chain:
         return LineReport(step, line.number, source, "holds", detail, line.reason,
                           symbolic=symbolic, samples=total, shown=shown)
 
+    def _restricted(self, before, after, reason: str):
+        """``before`` and ``after`` times the indicator of each condition the author's reason
+        states on the line's free indices (``\\forall i \\neq y``, ``for i = k``): where a
+        condition fails both are 0, so only the samples that meet it can tell them apart."""
+        from sympy import KroneckerDelta
+
+        from ..model import c, free_indices
+        from ..parse.build import index_symbol
+        free = free_indices(before) | free_indices(after) | {c}
+        factor = 1
+        for first, relation, second in _CONDITION.findall(reason or ""):
+            a, b = (c if x in (self.notation.label, "c") else index_symbol(x)
+                    for x in (first, second))
+            if a in free and b in free and a != b:
+                delta = KroneckerDelta(a, b)
+                factor *= delta if relation == "=" else 1 - delta
+        return (before, after) if factor == 1 else (before * factor, after * factor)
+
     def _compare(self, before, after, where):
         from ..check.core import Disagreement, compare
         facts = _facts(self.assume) | self.extra
@@ -180,8 +239,10 @@ class _Chain:
                 from ..model import ONE_HOT, c, free_indices, own_symbols
                 shown = free_indices(before) | free_indices(after) | (
                     {c} if ONE_HOT in facts else set())
+                from ..model import PARAMETERS
+                chosen = [v for v in PARAMETERS if before.has(v) or after.has(v)]
                 example = Counterexample.of(e.point, e.values, shown,
-                                            own_symbols(before, after)[0])
+                                            chosen + own_symbols(before, after)[0])
                 hint = _hint(before)
             return dict(status="needs" if fact else "fails", detail=detail,
                         counterexample=example, hint=hint, fact=fact and fact[0],

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from ..errors import ParseError
 
 #: The longest working that is read, and the most lines.
-MAX_CHARACTERS = 20000
-MAX_LINES = 60
+MAX_CHARACTERS = 200_000
+MAX_LINES = 400
 
 _ENVIRONMENTS = r"align\*?|aligned|alignat\*?|split|eqnarray\*?|equation\*?|gather\*?|gathered|multline\*?"
 _OPEN = re.compile(r"\$\$|(?<!\\)\\\[|\\begin\{(?:%s)\}(?:\{\d+\})?|\$" % _ENVIRONMENTS)
@@ -167,7 +167,8 @@ def _latex_lines(text: str) -> list[Line]:
             last = lines[-1]
             joined = Part(last.parts[-1].segments + line.parts[0].segments)
             line = Line(last.number, last.start, line.end, last.parts[:-1] + (joined,),
-                        last.defines, "; ".join(r for r in (last.reason, line.reason) if r))
+                        last.defines, "; ".join(r for r in (last.reason, line.reason) if r),
+                        f"{last.raw} {line.raw}")
             lines[-1] = line
             continue
         lines.append(line)
@@ -185,9 +186,8 @@ def _annotation(text: str, mask, a: int, b: int) -> str:
 
 def _continues(text: str, previous: Line, line: Line) -> bool:
     """Whether ``line`` goes on with the last side of ``previous``: it has no '=' of its own
-    and starts with + or -."""
-    first = _SPACING.sub(" ", line.parts[0].text(text)).strip()
-    return len(line.parts) == 1 and first[:1] in ("+", "-")
+    (a step too long for one line, broken after \\\\)."""
+    return len(line.parts) == 1
 
 
 def _latex_line(text: str, mask: bytearray, a: int, b: int, pending: str) -> Line | None:
@@ -223,7 +223,8 @@ def _latex_line(text: str, mask: bytearray, a: int, b: int, pending: str) -> Lin
     if start is None:
         return None
     end = max(p for p in range(a, b) if mask[p] and not text[p].isspace()) + 1
-    while end > start and text[end - 1] in ",." and mask[end - 1]:  # a sentence's full stop
+    while end > start and text[end - 1] in ",." and mask[end - 1] and \
+            text[end - 2:end - 1] != "\\":  # a sentence's full stop, not the spacing \\,
         end -= 1
     parts, defines = _sides(text, mask, start, end)
     raw, at = [], written[0]

@@ -12,6 +12,7 @@ defined replaced by their definitions.  Nothing is evaluated.
 from __future__ import annotations
 
 from lark import Token, Tree
+import re
 import unicodedata
 
 from sympy import Derivative, Expr, Indexed, Integer, KroneckerDelta, S, Sum, Symbol
@@ -39,11 +40,27 @@ _LOSSES = {"T": model.E_T, "w": model.E_w, "b": model.E_b, "lin": model.E_lin}
 _ARRAYS = {"p": (model.p, 1), "y'": (model.y_ls, 1), "ell": (model.ell, 1), "x": (model.x, 1),
            "b": (model.b, 1), "Z": (model.Z, 2), "Y": (model.Y, 2), "Q": (model.Q, 2),
            "W": (model.W, 2)}
+#: Names that mean something in working that the loss's builder does not know.
+RESERVED = frozenset({"T", "eps", "ell"})
+_CALLIGRAPHIC = re.compile(r"\\mathcal\s*\{\s*([A-Za-z])\s*\}\Z")
+
+
+def defined_name(head: str) -> str:
+    """The name a line's left side stands for: ``\\mathcal{L}`` and ℒ are calL, the name
+    derive gives a loss of your own."""
+    head = head.strip()
+    match = _CALLIGRAPHIC.match(head)
+    if match:
+        return "cal" + match.group(1)
+    return "calL" if head == "\u2112" else head
+
+
 _VARIABLES = (model.z, model.q, model.p, model.sig, model.Z, model.W, model.b, model.x)
 #: The named matrices of the Hessian and of a linear layer, by what their printed entry holds.
 _MATRICES = (("diag", model.diag_q), ("y", model.outer_grad), ("q", model.outer_q))
 #: Letters the text renderer prints for the model's names.
-_GREEK_NAMES = {"\u03b5": "eps", "\u03c3": "sigma", "\u03bb": "lambda", "\u2113": "ell"}
+_GREEK_NAMES = {"\u03b5": "eps", "\u03c3": "sigma", "\u03bb": "lambda", "\u2113": "ell",
+                "\u2112": "calL"}
 
 
 #: Unicode subscript letters, as the renderer prints a word below a name (Eₗᵢₙ).
@@ -121,6 +138,9 @@ class WorkingBuilder(Builder):
                 self.fail(f"{name} takes {rank} ind{'ex' if rank == 1 else 'ices'}, a single "
                           "letter each", name_node)
             return base[tuple(self.index(letter, where, bound) for letter, where in indices)]
+        if name not in ("z", "y", "q", "sigma", "w") and names.command_name("\\" + name) is None:
+            self.fail(f"unknown array {name}: say what it is with --let {name}=q (or y, z, "
+                      "sigma, w)", name_node)
         return super().indexed(name, name_node, indices, bound)
 
     def command(self, token: Token) -> str:
@@ -138,7 +158,22 @@ class WorkingBuilder(Builder):
         """Refuse a sum over ``letter`` that does not run to its extent (K, N or D)."""
         extent = str(model.EXTENT.get(index_symbol(letter), model.K))
         if self.notation.meaning(upper) != extent:
-            self.fail(f"a sum over {letter} runs from 1 to {extent}", node)
+            hint = (f" (if {upper} is the number of classes, say so with --let {upper}=K)"
+                    if extent == "K" and upper.isalpha() and upper != upper.lower() else "")
+            self.fail(f"a sum over {letter} runs from 1 to {extent}{hint}", node)
+
+    def _func(self, node, bound):
+        """``\\log x``, and ``log(x)`` written without the backslash."""
+        token, argument = node.children
+        return self.function(token.value.lstrip("\\"), self.build(argument, bound), node)
+
+    def _calligraphic(self, node, bound):
+        token = node.children[0]
+        name = defined_name(token.value)
+        if name not in self.notation.defined:
+            self.fail(f"{token.value} is not defined: write its definition first "
+                      f"({token.value} = ...)", token)
+        return self.notation.defined[name]
 
     def _matrix_entry(self, node, bound):
         """An entry of a named matrix: [diag(q)]_kl, [q qᵀ]_kl, [(q - y) xᵀ]_kd."""
@@ -325,8 +360,10 @@ def _except(limits, builder):
                          found[1])
         found = found[:1] + found[2:]
     letter, skip, upper = found[0], found[1], found[2:]
-    if any(n.value != "1" for n in numbers) or any(u.value != "K" for u in upper):
+    if any(n.value != "1" for n in numbers):
         builder.fail("a sum must run from 1 to K, as in \\sum_{i \\neq k}", limits)
+    for u in upper:
+        builder.upper(letter.value, u.value, u)
     return letter, skip
 
 
