@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from lark import Token, Tree
 import re
-import unicodedata
 
-from sympy import Derivative, Expr, Indexed, Integer, KroneckerDelta, S, Sum, Symbol
+from sympy import Derivative, Expr, Indexed, KroneckerDelta, Sum, Symbol
 
 from .. import model
 from ..errors import ParseError
@@ -23,6 +22,7 @@ from ..parse import MAX_DEPTH, MAX_LENGTH, _located, _scan, _unexpected_characte
     _unexpected_token
 from ..parse import names
 from ..parse.build import Builder, Located, depth, index_symbol
+from .printed import PrintedForm
 
 #: The letters a free index may be (the class of a one-hot target is c, or the label's name).
 FREE = ("i", "j", "k", "l", "n", "m", "d", "g")
@@ -58,26 +58,6 @@ def defined_name(head: str) -> str:
 _VARIABLES = (model.z, model.q, model.p, model.sig, model.Z, model.W, model.b, model.x)
 #: The named matrices of the Hessian and of a linear layer, by what their printed entry holds.
 _MATRICES = (("diag", model.diag_q), ("y", model.outer_grad), ("q", model.outer_q))
-#: Letters the text renderer prints for the model's names.
-_GREEK_NAMES = {"\u03b5": "eps", "\u03c3": "sigma", "\u03bb": "lambda", "\u2113": "ell",
-                "\u2112": "calL"}
-
-
-#: Unicode subscript letters, as the renderer prints a word below a name (Eₗᵢₙ).
-_SUBSCRIPTS = {ch: unicodedata.name(ch).split()[-1].lower()
-               for ch in map(chr, [*range(0x2090, 0x209d), *range(0x1d62, 0x1d6b)])
-               if unicodedata.name(ch, "").startswith("LATIN SUBSCRIPT SMALL LETTER")}
-
-
-def _greek(letter: str) -> str:
-    """The name of a Greek letter: γ is gamma, Γ is Gamma (another character is itself)."""
-    words = unicodedata.name(letter, "").split()
-    if words[:1] != ["GREEK"] or "LETTER" not in words:
-        return letter
-    name = words[-1].lower()
-    return name.capitalize() if "CAPITAL" in words else name
-
-
 class Notation:
     """The author's names: ``let`` maps a name onto one of the model's (``S`` → ``q``),
     ``label`` is the name of the class of a one-hot target (read as c), and ``defined`` holds
@@ -92,7 +72,7 @@ class Notation:
         return self.let.get(name, name)
 
 
-class WorkingBuilder(Builder):
+class WorkingBuilder(PrintedForm, Builder):
     """The loss's builder, for a side of a line of working."""
 
     def __init__(self, form: str, notation: Notation):
@@ -187,16 +167,20 @@ class WorkingBuilder(Builder):
         if not any(isinstance(t, Token) and t.type == "PRIME" for t in node.children):
             return super()._symbol(node, bound)
         head = node.children[0]
-        name = (self.command(head) if head.type == "COMMAND" else head.value) + "'"
+        name = self.command(head) if head.type == "COMMAND" else head.value
         sub = node.children[-1] if isinstance(node.children[-1], Tree) else None
-        if sub is None and name in _SCALARS:
+        items = [t for t in sub.children if isinstance(t, Token)] if sub is not None else []
+        return self.primed(name + "'", [(t.value if t.value.isalpha() else None, t)
+                                        for t in items], head, bound)
+
+    def primed(self, name: str, indices: list, node, bound) -> Expr:
+        """y'_i (the smoothed target) and E' (its cross-entropy)."""
+        if not indices and name in _SCALARS:
             return _SCALARS[name]
-        if sub is not None and name in _ARRAYS:
-            items = [t for t in sub.children if isinstance(t, Token)]
-            return self.indexed(name, head, [(t.value if t.value.isalpha() else None, t)
-                                             for t in items], bound)
+        if indices and name in _ARRAYS:
+            return self.indexed(name, node, indices, bound)
         self.fail(f"unknown name {name}: derive knows y' (the smoothed target) and E' (its "
-                  "cross-entropy)", head)
+                  "cross-entropy)", node)
 
     def index(self, letter: str, node, bound: tuple) -> Symbol:
         if letter == self.notation.label:
@@ -259,68 +243,6 @@ class WorkingBuilder(Builder):
             return KroneckerDelta(*(self.index(letter, arg, bound)
                                     for letter, arg in zip(letters, args)))
         return super()._call(node, bound)
-
-    # -- what derive's text renderer prints --------------------------------------------------
-    def _printed_name(self, node, bound):
-        return self.printed(node.children[0], bound)
-
-    def printed(self, token: Token, bound) -> Expr:
-        """A name as the text renderer prints it: ``q_i``, ``δ_ik``, ``E_T``, ``y'_k``, ``γ``."""
-        head, _, sub = token.value.partition("_")
-        while head and head[-1] in _SUBSCRIPTS:  # Eₗᵢₙ
-            head, sub = head[:-1], _SUBSCRIPTS[head[-1]] + sub
-        prime = head.endswith("'")
-        head = head.rstrip("'")
-        name = _GREEK_NAMES.get(head) or (_greek(head) if len(head) == 1 and not head.isascii()
-                                          else head)
-        if prime:
-            name += "'"
-            if not sub and name in _SCALARS:
-                return _SCALARS[name]
-            if sub and name in _ARRAYS:
-                return self.indexed(name, token, [(sub, token)], bound)
-            self.fail(f"unknown name {name}: derive knows y' (the smoothed target) and E' (its "
-                      "cross-entropy)", token)
-        if not sub:
-            return S.Exp1 if name == "e" else self.plain(name, token, bound)
-        if sub.isdigit():
-            return self.plain(name + sub, token, bound)
-        return self.indexed(name, token, [(sub, token)], bound)
-
-    def _printed_func(self, node, bound):
-        token, argument = node.children
-        return self.function(token.value, self.build(argument, bound), node)
-
-    def _printed_power(self, node, bound):
-        base, _, exponent = node.children
-        return self.power(self.printed(base, bound), self.printed(exponent, bound), node)
-
-    def _square(self, node, bound):
-        return self.power(self.build(node.children[0], bound), Integer(2), node)
-
-    def _printed_sum(self, node, bound):
-        head, body = node.children
-        letter, rest = head.value[2], head.value[3:-1]
-        if rest.startswith("\u2260"):
-            inner = self.summed(body, [(letter, head)], bound, node)
-            return model.SumExcept(inner.function, (inner.limits[0][0], 1, model.K),
-                                   self.index(rest[1], head, bound))
-        if not rest.startswith("=1.."):
-            self.fail("a sum must run from 1, as in \u03a3[i=1..K]", head)
-        self.upper(letter, rest[len("=1.."):], head)
-        return self.summed(body, [(letter, head)], bound, node)
-
-    def _printed_derivative(self, node, bound):
-        """``∂E/∂z_k``, ``∂/∂z_k (…)`` and ``∂²E/∂z_l∂z_k`` (the last variable first)."""
-        order = 2 if node.children[0].value.endswith("\u00b2") else 1
-        trees = [child for child in node.children if isinstance(child, Tree)]
-        wrts = [t for t in trees if t.data == "wrt"]
-        expr = next(t for t in trees if t.data != "wrt")
-        if len(wrts) != order:
-            self.fail(f"a derivative of order {order} needs {order} variable"
-                      f"{'s' if order > 1 else ''} after the /", node)
-        variables = [self.variable(self.printed(w.children[1], bound), w) for w in wrts]
-        return Derivative(self.build(expr, bound), *reversed(variables))
 
     def _sum(self, node, bound):
         _, limits, body = node.children
