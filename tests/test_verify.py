@@ -243,6 +243,17 @@ def test_random_text_raises_only_derives_own_errors_and_is_refused_within_a_seco
         assert time.monotonic() - start < 1
 
 
+def _compiles(tex: str, folder) -> None:
+    """``tex`` compiles with pdflatex (skipped where there is none)."""
+    import shutil
+    if shutil.which("pdflatex") is None:
+        pytest.skip("no pdflatex")
+    (folder / "r.tex").write_text(tex, encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
 # -- formats and the command --------------------------------------------------------------------
 
 @needs_article
@@ -258,17 +269,11 @@ def test_json_has_one_object_a_line_and_the_counterexample_as_numbers():
 
 @needs_article
 def test_the_latex_report_compiles(tmp_path):
-    import shutil
     report = verify(ARTICLE.replace("(-z_y + \\log", "(z_y + \\log"), label="y")
     tex = report.latex()
     assert tex.count("\\checkmark") >= 1 and "\\times" in tex
     assert "\\nabla_{z_i} Loss &= \\nabla_{z_i} (z_y + \\log \\sum_j e^{z_j})" in tex  # unchanged
-    if shutil.which("pdflatex") is None:
-        pytest.skip("no pdflatex")
-    (tmp_path / "r.tex").write_text(tex, encoding="utf-8")
-    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:]
+    _compiles(tex, tmp_path)
 
 
 @needs_article
@@ -291,18 +296,12 @@ def test_the_command_reads_a_file_or_stdin_and_exits_as_the_report_says(tmp_path
 
 
 def test_the_latex_report_of_working_read_from_text_compiles(tmp_path):
-    import shutil
     from derive.render import render
     from derive import derivation
     printed = render("text", [derivation("linear-layer")]).replace("= q_k - y_k", "= q_k + y_k")
     tex = verify(printed, assume="one-hot").latex()
     assert "\\frac{\\partial E_{\\mathrm{lin}}}{\\partial b_{k}}" in tex and "\\times" in tex
-    if shutil.which("pdflatex") is None:
-        pytest.skip("no pdflatex")
-    (tmp_path / "r.tex").write_text(tex, encoding="utf-8")
-    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:]
+    _compiles(tex, tmp_path)
 
 
 def test_a_chain_of_fifteen_lines_is_checked_in_time():
