@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_cc096ae041d4::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_f1efd6b73945::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_cc096ae041d4"
+_NAMESPACE = "derive_softmax_cross_entropy_f1efd6b73945"
 
 
 def _custom_op(name):
@@ -209,12 +209,27 @@ def _prepare(input, target, labels_only=False):
     return logits, labels, None
 
 
+def _count(input, total=None):
+    """The divisor of the mean: the number of rows (every entry of the input but its classes'
+    axis), or ``total``, as a 0-dimensional float64 tensor."""
+    rows = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0]
+    return torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+
+
+def _scale(input, reduction, total=None):
+    """The number that makes the gradient of the rows' summed losses that of the reduced loss,
+    which the lines take into their factors of one value a row: 1 over the divisor of the mean
+    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"."""
+    if reduction != "mean":
+        return torch.ones((), dtype=torch.float64)
+    return 1 / _count(input, total)
+
+
 def _finish(loss, grad, input, reduction, total=None, shared=()):
-    """The loss of each row reduced, the gradient of the reduced loss in the input's layout and
-    dtype (for reduction="mean", divided in place by the divisor of the mean: the number of
-    rows, or ``total``), and that divisor (1 for "sum" and "none").  ``shared`` are the other
-    tensors the gradient may be (a target of probabilities, an array): an output that is an
-    input, or a view of one, is copied."""
+    """The loss of each row reduced, the gradient (already that of the reduced loss: the lines
+    multiply it by :func:`_scale`) in the input's layout and dtype, and the divisor of the mean
+    (1 for "sum" and "none").  ``shared`` are the other tensors the gradient may be (a target of
+    probabilities, an array): an output that is an input, or a view of one, is copied."""
     rows, classes = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0], \
         input.shape[1 if input.dim() > 1 else 0]
     borrowed = grad._base is not None  # a view of an input (the target, say), not a new array
@@ -225,7 +240,7 @@ def _finish(loss, grad, input, reduction, total=None, shared=()):
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":
-        count = torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+        count = _count(input, total)
         loss = loss.sum() / count
     if input.dim() == 1:
         grad = grad.reshape(input.shape)
@@ -235,8 +250,6 @@ def _finish(loss, grad, input, reduction, total=None, shared=()):
     if borrowed or any(isinstance(t, torch.Tensor) and grad.data_ptr() == t.data_ptr()
                        for t in (input, *shared)):
         grad = grad.clone()  # an operator's output may not be an input, nor a view of one
-    if reduction == "mean":
-        grad = grad.div_(count.to(grad.device))
     return loss.to(input.dtype).clone(), grad, count.to(device=input.device).clone()
 
 
@@ -331,6 +344,16 @@ def _sum_off_top(exps, top):
     return others
 
 
+def _exp(u, out=None):
+    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there about three
+    times as fast as e^u: rounding u log2 e changes the result as much as a change of u in its
+    last digit would, which u, a difference of logits, already carries."""
+    if u.dtype == torch.float32 and u.device.type == "cpu":
+        out = torch.mul(u, 1 / math.log(2), out=out)
+        return torch.exp2(out, out=out)
+    return torch.exp(u, out=out)
+
+
 def _softplus(u, out=None):
     """log(1 + e^u) without overflow."""
     return torch.logaddexp(torch.zeros((), dtype=u.dtype, device=u.device), u, out=out)
@@ -352,7 +375,7 @@ def softmax(input, dim=-1):
     logits = input.movedim(dim, -1).to(_compute_dtype(input))
     shift, top = _shift(logits)
     shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
-    t0 = torch.exp(shifted, out=shifted)  # e^(z - a)
+    t0 = _exp(shifted, out=shifted)  # e^(z - a)
     t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
     t2 = torch.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
     probs = torch.div(t0, t2, out=t0)  # q
@@ -364,7 +387,7 @@ def log_softmax(input, dim=-1):
     logits = input.movedim(dim, -1).to(_compute_dtype(input))
     shift, top = _shift(logits)
     shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
-    t0 = torch.exp(shifted)  # e^(z - a)
+    t0 = _exp(shifted)  # e^(z - a)
     t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
     t2 = torch.log1p(t1, out=t1)  # log(1 + Σ_(j≠top) e^(z - a))
     log_probs = torch.sub(shifted, t2, out=shifted)  # log q
@@ -376,23 +399,26 @@ def _cross_entropy(input: torch.Tensor, target: torch.Tensor,
                    reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy -Σ_i y_i log q_i, reduced, and its gradient (Σ_i y_i) q_k - y_k."""
     logits, labels, target = _prepare(input, target)
+    scale = _scale(input, reduction)
     shift, top = _shift(logits)
     if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
         shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
         t0 = _take(shifted, labels)  # (z - a) at the label
-        t1 = torch.exp(shifted, out=shifted)  # e^(z - a)
+        t1 = _exp(shifted, out=shifted)  # e^(z - a)
         t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
         t3 = torch.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
         t4 = torch.sub(t0, t3, out=t0)  # log q_c
         loss = 0 - (t4)  # log(1 + Σ_(j≠top) e^(z - a)) - (z - a) at the label
         t5 = torch.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
-        t6 = torch.div(t1, t5, out=t1)  # q
-        t7 = _one_minus_exp(t4, out=t4)  # 1 - q_c
-        t8 = 0 - (t7)  # -(1 - q_c)
-        grad = _set_at_label(t6, labels, t8, logits, out=t6)  # q, and -(1 - q_c) at the label
+        t6 = torch.div(scale, t5, out=t5)  # scale/(1 + Σ_(j≠top) e^(z - a))
+        t7 = torch.mul(t6, t1, out=t1)  # q·scale
+        t8 = _one_minus_exp(t4, out=t4)  # 1 - q_c
+        t9 = torch.mul(scale, t8, out=t8)  # scale·(1 - q_c)
+        t10 = 0 - (t9)  # -scale·(1 - q_c)
+        grad = _set_at_label(t7, labels, t10, logits, out=t7)  # q·scale, and -scale·(1 - q_c) at the label
     else:
         shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
-        t0 = torch.exp(shifted)  # e^(z - a)
+        t0 = _exp(shifted)  # e^(z - a)
         t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
         t2 = torch.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
         log_probs = torch.sub(shifted, t2, out=shifted)  # log q
@@ -402,7 +428,8 @@ def _cross_entropy(input: torch.Tensor, target: torch.Tensor,
         t5 = torch.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
         probs = torch.div(t0, t5, out=t0)  # q
         t6 = torch.mul(t4, probs, out=probs)  # q·Σ_j y
-        grad = torch.sub(t6, target, out=t6)  # q·Σ_j y - y
+        t7 = torch.sub(t6, target, out=t6)  # q·Σ_j y - y
+        grad = torch.mul(scale, t7, out=t7)  # scale·(q·Σ_j y - y)
     return _finish(loss, grad, input, reduction)
 
 
@@ -434,39 +461,41 @@ def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
               reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
+    scale = _scale(input, reduction)
     temperature = torch.as_tensor(temperature, dtype=torch.float64)
     logits = torch.div(logits, temperature)  # z / T: p is the softmax of z / T
     shift, top = _shift(logits)
     if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
         shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
         t0 = _take(shifted, labels)  # (z - a) at the label
-        t1 = torch.exp(shifted, out=shifted)  # e^(z - a)
+        t1 = _exp(shifted, out=shifted)  # e^(z - a)
         t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
         t3 = torch.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
         t4 = torch.sub(t0, t3, out=t0)  # log q_c
         loss = 0 - (t4)  # log(1 + Σ_(j≠top) e^(z - a)) - (z - a) at the label
-        t5 = torch.reciprocal(temperature)  # 1/T
+        t5 = torch.div(scale, temperature)  # scale/T
         t6 = torch.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
-        t7 = torch.div(t5, t6, out=t6)  # 1/(T·(1 + Σ_(j≠top) e^(z - a)))
-        t8 = torch.mul(t7, t1, out=t1)  # q/T
+        t7 = torch.div(t5, t6, out=t6)  # scale/(T·(1 + Σ_(j≠top) e^(z - a)))
+        t8 = torch.mul(t7, t1, out=t1)  # (q·scale)/T
         t9 = _one_minus_exp(t4, out=t4)  # 1 - q_c
-        t10 = torch.mul(t5, t9, out=t9)  # (1 - q_c)/T
-        t11 = 0 - (t10)  # -(1 - q_c)/T
-        grad = _set_at_label(t8, labels, t11, logits, out=t8)  # q/T, and -(1 - q_c)/T at the label
+        t10 = torch.mul(t5, t9, out=t9)  # (scale·(1 - q_c))/T
+        t11 = 0 - (t10)  # -(scale·(1 - q_c))/T
+        grad = _set_at_label(t8, labels, t11, logits, out=t8)  # (q·scale)/T, and -(scale·(1 - q_c))/T at the label
     else:
         shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
-        t0 = torch.exp(shifted)  # e^(z - a)
+        t0 = _exp(shifted)  # e^(z - a)
         t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
         t2 = torch.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
         log_probs = torch.sub(shifted, t2, out=shifted)  # log q
         t3 = _sum_xlogq(target, log_probs)  # Σ_j (log q·y)
         loss = 0 - (t3)  # -Σ_j (log q·y)
-        t4 = torch.sum(target, dim=-1, keepdim=True)  # Σ_j y
-        t5 = torch.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
-        probs = torch.div(t0, t5, out=t0)  # q
-        t6 = torch.mul(t4, probs, out=probs)  # q·Σ_j y
-        t7 = torch.sub(t6, target, out=t6)  # q·Σ_j y - y
-        grad = torch.div(t7, temperature, out=t7)  # (q·Σ_j y - y)/T
+        t4 = torch.div(scale, temperature)  # scale/T
+        t5 = torch.sum(target, dim=-1, keepdim=True)  # Σ_j y
+        t6 = torch.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
+        probs = torch.div(t0, t6, out=t0)  # q
+        t7 = torch.mul(t5, probs, out=probs)  # q·Σ_j y
+        t8 = torch.sub(t7, target, out=t7)  # q·Σ_j y - y
+        grad = torch.mul(t4, t8, out=t8)  # (scale·(q·Σ_j y - y))/T
     return _finish(loss, grad, input, reduction)
 
 
@@ -505,12 +534,13 @@ def _weighted(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
     logits, labels, target = _prepare(input, target)
     weight = _weights(weight, logits)
     total = None if labels is None else weight[labels].sum()
+    scale = _scale(input, reduction, total)
     if labels is not None:
         target = _one_hot(labels, logits)  # the weighted sums need whole rows
     shift, top = _shift(logits)
     shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
     t0 = torch.mul(weight, target)  # y·w
-    t1 = torch.exp(shifted)  # e^(z - a)
+    t1 = _exp(shifted)  # e^(z - a)
     t2 = _sum_off_top(t1, top)  # Σ_(j≠top) e^(z - a)
     t3 = torch.log1p(t2)  # log(1 + Σ_(j≠top) e^(z - a))
     log_probs = torch.sub(shifted, t3, out=shifted)  # log q
@@ -520,7 +550,8 @@ def _weighted(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
     t6 = torch.add(t2, 1, out=t2)  # 1 + Σ_(j≠top) e^(z - a)
     probs = torch.div(t1, t6, out=t1)  # q
     t7 = torch.mul(t5, probs, out=probs)  # q·Σ_j (y·w)
-    grad = torch.sub(t7, t0, out=t7)  # q·Σ_j (y·w) - y·w
+    t8 = torch.sub(t7, t0, out=t7)  # q·Σ_j (y·w) - y·w
+    grad = torch.mul(scale, t8, out=t8)  # scale·(q·Σ_j (y·w) - y·w)
     return _finish(loss, grad, input, reduction, total)
 
 
@@ -553,6 +584,7 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
               reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy against y'_k = (1 - ε) δ_kc + ε/K, and ∂E'/∂z_k = q_k - y'_k."""
     logits, labels, target = _prepare(input, labels)
+    scale = _scale(input, reduction)
     if labels is None:
         raise ValueError("target: label smoothing takes class indices")
     epsilon = torch.as_tensor(epsilon, dtype=torch.float64)
@@ -566,7 +598,7 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
     target = _set_at_label(t1, labels, t6, logits)  # ε/K, and -(K·ε - K - ε)/K at the label
     shift, top = _shift(logits)
     shifted = torch.sub(logits, shift)  # z - a, where a = max_j z_j
-    t0 = torch.exp(shifted)  # e^(z - a)
+    t0 = _exp(shifted)  # e^(z - a)
     t1 = _sum_off_top(t0, top)  # Σ_(j≠top) e^(z - a)
     t2 = torch.log1p(t1)  # log(1 + Σ_(j≠top) e^(z - a))
     log_probs = torch.sub(shifted, t2, out=shifted)  # log q
@@ -574,7 +606,8 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
     loss = 0 - (t3)  # -Σ_j (log q·y)
     t4 = torch.add(t1, 1, out=t1)  # 1 + Σ_(j≠top) e^(z - a)
     probs = torch.div(t0, t4, out=t0)  # q
-    grad = torch.sub(probs, target, out=probs)  # q - y
+    t5 = torch.sub(probs, target, out=probs)  # q - y
+    grad = torch.mul(scale, t5, out=t5)  # scale·(q - y)
     return _finish(loss, grad, input, reduction)
 
 
@@ -612,6 +645,7 @@ def _sigmoid_bce(input: torch.Tensor, target: torch.Tensor,
     if labels is not None or not bool(torch.all(target <= 1)):
         raise ValueError("target: binary cross-entropy takes one target in [0, 1] a class, "
                          "of the input's shape")
+    scale = _scale(input, reduction)
     t0 = 1 - (target)  # 1 - y
     t1 = _softplus(logits)  # log(1 + e^z)
     t2 = torch.mul(t0, t1, out=t1)  # (1 - y)·log(1 + e^z)
@@ -626,7 +660,8 @@ def _sigmoid_bce(input: torch.Tensor, target: torch.Tensor,
     t10 = torch.mul(t0, t9, out=t0)  # (1 - y)·σ(z)
     t11 = _sigmoid(t4, out=t4)  # σ(-z)
     t12 = torch.mul(target, t11, out=t11)  # y·σ(-z)
-    grad = torch.sub(t10, t12, out=t10)  # (1 - y)·σ(z) - y·σ(-z)
+    t13 = torch.sub(t10, t12, out=t10)  # (1 - y)·σ(z) - y·σ(-z)
+    grad = torch.mul(scale, t13, out=t13)  # scale·((1 - y)·σ(z) - y·σ(-z))
     return _finish(loss, grad, input, reduction)
 
 

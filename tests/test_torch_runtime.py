@@ -13,7 +13,8 @@ from derive.codegen.backends import emit, numpy_checks, numpy_runtime  # noqa: E
 from derive.codegen.backends import torch_runtime as tr  # noqa: E402
 
 NAMES = ["_shift", "_indices", "_sum_xlogq", "_take", "_sum_off_label", "_class_at", "_one_hot",
-         "_set_at_label", "_sum_off_top", "_weighted_sum_off_top", "_balance_top", "_logsumexp",
+         "_set_at_label", "_sum_off_top", "_weighted_sum_off_top", "_balance_top", "_exp",
+         "_logsumexp",
          "_log_softmax", "_softmax", "_softplus", "_sigmoid", "_one_minus_exp",
          "_log_one_minus_exp", "_log_one_minus_softmax", "_log_ratio", "_xlogy"]
 
@@ -124,6 +125,27 @@ def test_elementwise_as_numpy(dtype):
              dtype)
     buffer = torch.from_numpy(u.copy())
     assert tr._sigmoid(buffer, out=buffer) is buffer  # written over an operand, as the lines do
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_exp_in_float32_as_a_power_of_two_within_the_rounding_of_its_argument(dtype):
+    u = torch.cat([torch.linspace(-103, 88, 200001, dtype=torch.float64),
+                   torch.tensor([0.0, -0.0, -math.inf, math.inf, math.nan], dtype=torch.float64)])
+    got, exact = tr._exp(u.to(dtype)).double(), torch.exp(u.to(dtype).double())
+    assert torch.equal(torch.isnan(got), torch.isnan(exact))
+    assert torch.equal(got[torch.isinf(exact)], exact[torch.isinf(exact)])
+    normal = (exact > torch.finfo(dtype).tiny) & torch.isfinite(exact)
+    error = ((got - exact).abs() / exact)[normal]
+    eps = torch.finfo(dtype).eps
+    # e^u changes by |u| eps where u changes in its last digit: the bound, with a few roundings
+    assert torch.all(error <= (u.abs()[normal] + 4) * eps)
+    if dtype == torch.float64:
+        torch.testing.assert_close(tr._exp(u), torch.exp(u), rtol=0, atol=0,
+                                   equal_nan=True)  # computed as e^u there
+    else:
+        assert error.max() > 2 * eps  # the power of two, not torch.exp
+    buffer = u.to(dtype).clone()
+    assert tr._exp(buffer, out=buffer) is buffer
 
 
 def test_every_helper_runs_from_its_emitted_source():

@@ -162,7 +162,8 @@ def _fill(hole: str, definitions: dict, made, backend) -> list[str]:
             formula = FORMULAS[formula].expr()
         outputs.append((name, formula))
     program = lower(outputs, values, definitions, labels=body.labels, returns=body.returns,
-                    free=body.free, rows=body.rows, backend=backend)
+                    free=body.free, rows=body.rows, backend=backend,
+                    scale=backend.SCALE)
     lines = made.add(program)
     return [backend.SHIFTED, *lines] if "shifted" in program.reads else lines
 

@@ -18,7 +18,8 @@ from sympy import Expr, Symbol, cse, numbered_symbols
 from ..model import free_indices, k
 from .backends import numpy as numpy_backend
 from .comments import CommentPrinter, comment
-from .ir import CLASS, FULL, LOG_PROBS, LOG_PROBS_AT, PROBS, PROBS_AT, SCALAR, AtLabel, Values
+from .ir import (CLASS, FULL, LOG_PROBS, LOG_PROBS_AT, PROBS, PROBS_AT, SCALAR, AtLabel,
+                 BalanceTop, SetAtLabel, Values)
 from .lines import Lowering, allocate, renumber
 from .rewrites import optimize
 from .rewrites.labels import (LABEL_TERM, ONE_HOT_ENTRY, ONE_HOT_ROWS, ONE_HOT_SELECT,
@@ -45,7 +46,8 @@ class Program:
 
 def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Symbol, Expr],
           labels: bool, returns: tuple[str, ...] | None = None, free: Symbol = k,
-          rows: Symbol | None = None, backend=numpy_backend, balance: bool = False) -> Program:
+          rows: Symbol | None = None, backend=numpy_backend, balance: bool = False,
+          scale: str | None = None) -> Program:
     """Source lines computing each named output from its indexed formula.
 
     ``definitions`` say what ``probs`` and ``log_probs`` are
@@ -53,7 +55,10 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     target arrays; ``returns`` names the arrays read after these lines (default: every output);
     ``free`` and ``rows`` are the free indices (see :func:`.to_array.to_array`); ``balance``
     says that the loss is unchanged by z + a, so that the entries of the output ``grad`` sum
-    to zero and its entry at the largest logit is minus the sum of the others.
+    to zero and its entry at the largest logit is minus the sum of the others; ``scale`` names
+    a number the code has (1/N for a mean over N rows) that multiplies the output ``grad``,
+    taken into the row factors where there are some (:func:`_scaled`), so that scaling the
+    gradient costs no pass of its own over every class.
     """
     used: set[str] = set()
     shape = class_axis(set(values.arrays.values()))
@@ -71,6 +76,8 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     shapes = {v.name: SCALAR for v in values.scalars.values()}
     shapes.update({v.name: CLASS for v in values.arrays.values()})
     shapes.update({PROBS.name: FULL, LOG_PROBS.name: FULL})
+    if scale:
+        shapes[scale] = SCALAR
     fold = {v: key for key, v in definitions.items()}
     lowering = Lowering(shapes)
     if labels:
@@ -86,6 +93,9 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
         if labels:  # log q_c from the rows
             arrays = [push_labels(a, lowering.shape, definitions) for a in arrays]
         used.add(BALANCE_TOP.name)
+    if scale:
+        arrays = [_scaled(a, Symbol(scale)) if name == "grad" else a
+                  for (name, _), a in zip(outputs, arrays)]
     if labels:  # q_k = e^{z_k - a} / Σ_j e^{z_j - a} written out: the row factors that
         # multiply it are then combined before the one product over every class
         arrays = [a.xreplace({PROBS: definitions[PROBS]}) for a in arrays]
@@ -109,3 +119,14 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     lines = [backend.line(code, comment(code, printer, fold)) for code in lowering.code]
     return Program(lines, used, backend.calls({code.op for code in lowering.code}),
                    {name for code in lowering.code for name in code.reads()})
+
+
+def _scaled(e: Expr, factor: Symbol) -> Expr:
+    """``factor`` times ``e``, taken inside the operations that are linear in their arrays (an
+    array with a row's entry set at its label, a gradient balanced at the top), down to the
+    products, where it joins the other factors of one value a row."""
+    if isinstance(e, SetAtLabel):
+        return SetAtLabel(*(_scaled(a, factor) for a in e.args))
+    if isinstance(e, BalanceTop):
+        return BalanceTop(_scaled(e.args[0], factor))
+    return factor * e

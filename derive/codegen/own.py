@@ -168,7 +168,7 @@ def source(s: LossSpec, backend=numpy_backend) -> str:
             budget.check(f"generating the code of {function}")
             try:
                 cases.append(made.add(lower(formulas, values, definitions, labels=labels,
-                                            backend=backend,
+                                            backend=backend, scale=backend.SCALE,
                                             balance=s.shift_invariant[0 if labels else 1])))
             except LoweringError as e:
                 raise LoweringError(f"cannot generate code for this loss: {e}") from None

@@ -82,3 +82,5 @@ SHIFT_CODE = "shifted = jnp.subtract(logits, shift)"
 SHIFTED = SHIFT_CODE + "  # z - a, where a = max_j z_j"
 #: JAX warns of no floating-point exception: a body's lines need no block around them.
 QUIET = None
+#: No number scales a gradient in the lines: the gradient of each example is returned.
+SCALE = None

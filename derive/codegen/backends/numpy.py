@@ -81,3 +81,5 @@ SHIFTED = SHIFT_CODE + "  # z - a, where a = max_j z_j"
 #: The line a function body's lines run under: a log of 0, 0/0 or an overflow gives -inf, NaN or
 #: inf silently (a call prints nothing; an entry the stable forms replace may overflow on the way).
 QUIET = 'with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):'
+#: No number scales a gradient in the lines: the gradient of each example is returned.
+SCALE = None

@@ -16,7 +16,7 @@ from .torch_functions import HEADER  # noqa: F401 (the catalogue's module header
 NAME = "torch"
 #: Each operation as (call, keyword arguments after the operands).
 OPS: dict[str, tuple[str, str]] = {
-    "exp": ("torch.exp", ""), "log": ("torch.log", ""), "log1p": ("torch.log1p", ""),
+    "exp": ("_exp", ""), "log": ("torch.log", ""), "log1p": ("torch.log1p", ""),
     "sum": ("torch.sum", "dim=-1, keepdim=True"),
     "reciprocal": ("torch.reciprocal", ""), "square": ("torch.square", ""),
     "sqrt": ("torch.sqrt", ""), "power": ("torch.pow", ""),
@@ -96,3 +96,7 @@ SHIFT_CODE = "shifted = torch.sub(logits, shift)"
 SHIFTED = SHIFT_CODE + "  # z - a, where a = max_j z_j"
 #: torch warns of no floating-point exception: a body's lines need no block around them.
 QUIET = None
+#: The name of the number that multiplies a loss operator's gradient (1/N for the mean of N
+#: rows, 1 for a sum), which its template defines before the lines: taken into the lines'
+#: factors of one value a row, it costs no pass of its own.
+SCALE = "scale"

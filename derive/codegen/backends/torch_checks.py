@@ -169,12 +169,27 @@ def _prepare(input, target, labels_only=False):
     return logits, labels, None
 
 
+def _count(input, total=None):
+    """The divisor of the mean: the number of rows (every entry of the input but its classes'
+    axis), or ``total``, as a 0-dimensional float64 tensor."""
+    rows = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0]
+    return torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+
+
+def _scale(input, reduction, total=None):
+    """The number that makes the gradient of the rows' summed losses that of the reduced loss,
+    which the lines take into their factors of one value a row: 1 over the divisor of the mean
+    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"."""
+    if reduction != "mean":
+        return torch.ones((), dtype=torch.float64)
+    return 1 / _count(input, total)
+
+
 def _finish(loss, grad, input, reduction, total=None, shared=()):
-    """The loss of each row reduced, the gradient of the reduced loss in the input's layout and
-    dtype (for reduction="mean", divided in place by the divisor of the mean: the number of
-    rows, or ``total``), and that divisor (1 for "sum" and "none").  ``shared`` are the other
-    tensors the gradient may be (a target of probabilities, an array): an output that is an
-    input, or a view of one, is copied."""
+    """The loss of each row reduced, the gradient (already that of the reduced loss: the lines
+    multiply it by :func:`_scale`) in the input's layout and dtype, and the divisor of the mean
+    (1 for "sum" and "none").  ``shared`` are the other tensors the gradient may be (a target of
+    probabilities, an array): an output that is an input, or a view of one, is copied."""
     rows, classes = math.prod(input.shape) // input.shape[1 if input.dim() > 1 else 0], \
         input.shape[1 if input.dim() > 1 else 0]
     borrowed = grad._base is not None  # a view of an input (the target, say), not a new array
@@ -185,7 +200,7 @@ def _finish(loss, grad, input, reduction, total=None, shared=()):
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":
-        count = torch.as_tensor(rows if total is None else total, dtype=torch.float64)
+        count = _count(input, total)
         loss = loss.sum() / count
     if input.dim() == 1:
         grad = grad.reshape(input.shape)
@@ -195,8 +210,6 @@ def _finish(loss, grad, input, reduction, total=None, shared=()):
     if borrowed or any(isinstance(t, torch.Tensor) and grad.data_ptr() == t.data_ptr()
                        for t in (input, *shared)):
         grad = grad.clone()  # an operator's output may not be an input, nor a view of one
-    if reduction == "mean":
-        grad = grad.div_(count.to(grad.device))
     return loss.to(input.dtype).clone(), grad, count.to(device=input.device).clone()
 
 

@@ -19,7 +19,7 @@ except ImportError:  # the templates are read as source; a stand-in lets them be
     torch = SimpleNamespace(nn=SimpleNamespace(Module=object))
 
 from .torch_checks import (_compute_dtype, _custom_op, _finish, _number, _prepare, _reduction,
-                           _weights, _with_grad)
+                           _scale, _weights, _with_grad)
 from .torch_runtime import _one_hot, _shift
 
 HEADER = '''"""Softmax cross-entropy for PyTorch: softmax, losses and their gradients, fused.
@@ -68,6 +68,7 @@ def _cross_entropy(input: torch.Tensor, target: torch.Tensor,
                    reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy -Σ_i y_i log q_i, reduced, and its gradient (Σ_i y_i) q_k - y_k."""
     logits, labels, target = _prepare(input, target)
+    scale = _scale(input, reduction)
     shift, top = _shift(logits)
     if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
         ...  # hole: cross_entropy_with_grad_labels
@@ -104,6 +105,7 @@ def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
               reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
+    scale = _scale(input, reduction)
     temperature = torch.as_tensor(temperature, dtype=torch.float64)
     logits = torch.div(logits, temperature)  # z / T: p is the softmax of z / T
     shift, top = _shift(logits)
@@ -149,6 +151,7 @@ def _weighted(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
     logits, labels, target = _prepare(input, target)
     weight = _weights(weight, logits)
     total = None if labels is None else weight[labels].sum()
+    scale = _scale(input, reduction, total)
     if labels is not None:
         target = _one_hot(labels, logits)  # the weighted sums need whole rows
     shift, top = _shift(logits)
@@ -185,6 +188,7 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
               reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy against y'_k = (1 - ε) δ_kc + ε/K, and ∂E'/∂z_k = q_k - y'_k."""
     logits, labels, target = _prepare(input, labels)
+    scale = _scale(input, reduction)
     if labels is None:
         raise ValueError("target: label smoothing takes class indices")
     epsilon = torch.as_tensor(epsilon, dtype=torch.float64)
@@ -228,6 +232,7 @@ def _sigmoid_bce(input: torch.Tensor, target: torch.Tensor,
     if labels is not None or not bool(torch.all(target <= 1)):
         raise ValueError("target: binary cross-entropy takes one target in [0, 1] a class, "
                          "of the input's shape")
+    scale = _scale(input, reduction)
     ...  # hole: sigmoid_bce
     return _finish(loss, grad, input, reduction)
 

@@ -13,7 +13,8 @@ except ImportError:  # the templates are read as source; a stand-in lets them be
     from types import SimpleNamespace
     torch = SimpleNamespace(nn=SimpleNamespace(Module=object))
 
-from .torch_checks import _arguments, _custom_op, _finish, _prepare, _reduction, _with_grad
+from .torch_checks import (_arguments, _custom_op, _finish, _prepare, _reduction, _scale,
+                           _with_grad)
 
 HEADER = '''"""{title}: loss and gradient for PyTorch, generated from the checked derivation.
 
@@ -54,9 +55,10 @@ _DOMAINS = {domains}
 def _loss(input: torch.Tensor, target: torch.Tensor, scalars: list[float],
           arrays: list[torch.Tensor],
           reduction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The loss, reduced, the gradient of the rows' sum with respect to ``input`` (from the
-    same pass) and the divisor of the mean."""
+    """The loss, reduced, its gradient with respect to ``input`` (from the same pass) and the
+    divisor of the mean."""
     logits, labels, target = _prepare(input, target, _LABELS_ONLY)
+    scale = _scale(input, reduction)
     ...  # hole: body
     return _finish(loss, grad, input, reduction, shared=(target,))
 

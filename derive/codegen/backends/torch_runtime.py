@@ -122,12 +122,22 @@ def _balance_top(grad, top, out=None):
     return out.scatter_(-1, top, -torch.nansum(out, dim=-1, keepdim=True))
 
 
+def _exp(u, out=None):
+    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there about three
+    times as fast as e^u: rounding u log2 e changes the result as much as a change of u in its
+    last digit would, which u, a difference of logits, already carries."""
+    if u.dtype == torch.float32 and u.device.type == "cpu":
+        out = torch.mul(u, 1 / math.log(2), out=out)
+        return torch.exp2(out, out=out)
+    return torch.exp(u, out=out)
+
+
 def _logsumexp(u):
     """log Σ_j e^(u_j) = m + log1p(Σ_(j≠top) e^(u_j - m)) with m = max_j u_j at the top (0
     where infinite or NaN): nothing overflows, and a tiny sum of the others keeps its digits."""
     m, top = _shift(u)
     m = torch.where(torch.isfinite(m), m, 0)
-    return m + torch.log1p(_sum_off_top(torch.exp(u - m), top))
+    return m + torch.log1p(_sum_off_top(_exp(u - m), top))
 
 
 def _log_softmax(u):
@@ -135,12 +145,12 @@ def _log_softmax(u):
     nothing overflows, and at the top, where the log is near 0, no digit is lost to m."""
     m, top = _shift(u)
     shifted = u - torch.where(torch.isfinite(m), m, 0)
-    return shifted - torch.log1p(_sum_off_top(torch.exp(shifted), top))
+    return shifted - torch.log1p(_sum_off_top(_exp(shifted), top))
 
 
 def _softmax(u):
     """e^(u_k - m) / Σ_j e^(u_j - m) with m = max_j u_j: every exponent is at most 0."""
-    e = torch.exp(u - torch.amax(u, dim=-1, keepdim=True))
+    e = _exp(u - torch.amax(u, dim=-1, keepdim=True))
     return e / torch.sum(e, dim=-1, keepdim=True)
 
 
