@@ -117,7 +117,7 @@ def lower(outputs: list[tuple[str, Expr]], values: Values, definitions: dict[Sym
     renumber(lowering.code, lowering.temporaries)
     printer = CommentPrinter(values.math())
     lines = [backend.line(code, comment(code, printer, fold)) for code in lowering.code]
-    return Program(lines, used, backend.calls({code.op for code in lowering.code}),
+    return Program(lines, used, backend.calls(lowering.code),
                    {name for code in lowering.code for name in code.reads()})
 
 

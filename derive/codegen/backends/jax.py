@@ -8,6 +8,7 @@ from __future__ import annotations
 from sympy.printing.numpy import JaxPrinter
 
 from ..ir import CLASSES, EYE, Line, Ref
+from ..ir import SHIFTED as SHIFTED_LOGITS
 from . import emit, jax_checks, jax_runtime
 from . import jax_functions as CATALOGUE  # noqa: F401, N812 (the templates, as data)
 from . import jax_own as OWN  # noqa: F401, N812
@@ -24,7 +25,7 @@ OPS: dict[str, tuple[str, str]] = {
     "multiply": ("jnp.multiply", ""), "divide": ("jnp.divide", ""),
     "take": ("_take", ""), "class_at": ("_class_at", ""), "one_hot": ("_one_hot", ""),
     "set_at_label": ("_set_at_label", ""), "logsumexp": ("_logsumexp", ""),
-    "sum_off_top": ("_sum_off_top", ""), "sum_off_label": ("_sum_off_label", ""),
+    "sum_off_top": ("_sum_off_top", "logits, shift"), "sum_off_label": ("_sum_off_label", ""),
     "sum_xlogq": ("_sum_xlogq", ""), "softmax": ("_softmax", ""),
     "log_softmax": ("_log_softmax", ""), "softplus": ("_softplus", ""),
     "sigmoid": ("_sigmoid", ""), "one_minus_exp": ("_one_minus_exp", ""),
@@ -54,18 +55,28 @@ def operand(arg) -> str:
     return _Printer().doprint(arg.value)
 
 
+def _spelling(code: Line) -> tuple[str, str]:
+    """The call and the arguments after the operands of a line.  The shifted logits' entry at
+    the label is z_c - a read from the logits (:func:`.jax_runtime._take_shifted`)."""
+    if code.op == "take" and code.args[0] == Ref(SHIFTED_LOGITS.name):
+        return "_take_shifted", ""
+    return OPS[code.op] if code.op else ("", "")
+
+
 def line(code: Line, comment: str) -> str:
     """``code`` as a line of Python, with its comment."""
-    call, extra = OPS[code.op] if code.op else ("", "")
+    call, extra = _spelling(code)
+    if call == "_take_shifted":
+        return f"{code.name} = _take_shifted(logits, shift, {operand(code.args[1])})  # {comment}"
     args = ", ".join([f'"{p}"' for p in code.params] + [operand(a) for a in code.args]
                      + ([extra] if extra else []))
     return f"{code.name} = {call}({args})  # {comment}" if call else \
         f"{code.name} = {args}  # {comment}"
 
 
-def calls(ops: set[str]) -> set[str]:
-    """The functions that lines of ``ops`` call."""
-    return {OPS[op][0] for op in ops if op}
+def calls(code: list[Line]) -> set[str]:
+    """The functions that the lines ``code`` call."""
+    return {_spelling(c)[0] for c in code if c.op}
 
 
 #: The helpers a module may include, the argument checks and the custom JVP first.

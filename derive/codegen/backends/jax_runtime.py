@@ -47,6 +47,13 @@ def _take(values, labels):
     return jnp.take_along_axis(values, labels, axis=-1)
 
 
+def _take_shifted(logits, shift, labels):
+    """(z - a) at each row's label, computed as z_c - a: the same number as the shifted logits
+    have there, but read from the logits, so that XLA need not write the shifted logits out
+    (it fuses them into the exponential otherwise)."""
+    return jnp.subtract(_take(logits, labels), shift)
+
+
 def _sum_off_label(values, labels):
     """Σ_j values_j over the classes other than each row's label (that entry masked to 0, so
     an infinite or NaN value at the label does not count)."""
@@ -74,20 +81,49 @@ def _set_at_label(values, labels, row, logits):
     return jnp.broadcast_to(jnp.where(at_label, row, values), logits.shape).astype(logits.dtype)
 
 
-def _sum_off_top(exps, top):
-    """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
-    exactly e^0 = 1: the whole sum less 1 where that keeps its digits (a sum of the others of
-    at least 1/2), and elsewhere the entries below 1 summed on their own, so that no digit of a
-    tiny sum is lost; NaN for a row of NaN.  Where the others sum to between 0 and 1/2 the row
-    has one top (a tie would make them at least 1, a row without a top less than 0).  The top is told apart by arithmetic, which XLA on the
-    CPU runs several times faster than a comparison: min((1 - e) 2^100, 1) is exactly 0 at an
-    entry of 1 and exactly 1 below it (1 - e is at least 2^-53 there).  No index of the top is
-    needed, and the derivative reaches every entry (the top's through a term that is 0)."""
+def _sum_off_top(exps, top, logits, shift):
+    """Σ_j e^(s_j) - 1 for the exponentials e^(s) of ``logits`` shifted by their maximum
+    ``shift``, whose top is exactly e^0 = 1: the whole sum less 1 where that keeps its digits
+    (a sum of the others of at least 1/2), and elsewhere the entries below 1 summed on their
+    own (:func:`_sum_below_one`), so that no digit of a tiny sum is lost; NaN for a row of NaN.
+    Where the others sum to between 0 and 1/2 the row has one top (a tie would make them at
+    least 1, a row without a top less than 0).  The derivative is that of the whole sum: it
+    reaches every entry, the top's too, as that of Σ_j e^(s_j) does; nothing is differentiated
+    through the exact sums."""
     whole = jnp.sum(exps, axis=-1, keepdims=True) - 1
-    below = jax.lax.stop_gradient(jnp.minimum((1 - exps) * 2.0 ** 100, 1))
-    at_top = (exps - jax.lax.stop_gradient(exps)) * (1 - below)
-    others = jnp.sum(exps * below + at_top, axis=-1, keepdims=True)
-    return jnp.where((whole >= 0.5) | (whole < 0), whole, others)  # below 0: the row has no top
+    sure = jax.lax.stop_gradient(whole)
+    need = (sure >= 0) & (sure < 0.5)  # the rows whose top dominates; NaN is not among them
+    exact = _sum_below_one(need, sure, jax.lax.stop_gradient(logits), shift)
+    return jnp.where(need, exact + (whole - sure), whole)  # whole - sure: 0, with its derivative
+
+
+def _sum_below_one(need, whole, logits, shift):
+    """``whole`` with its entries at the rows that ``need`` it replaced by Σ_j e^(s_j) over the
+    entries below 1 of s = logits - shift.  The exponentials of those rows only are computed
+    again, a block of rows at a time, with the rows found by ``jnp.nonzero``: summing a whole
+    array with a mask costs XLA on the CPU several times a plain sum, and most rows of logits
+    from an untrained model do not need it.  A loop (``lax.while_loop``), not an array's value,
+    decides how many blocks; it reads the logits rather than their exponentials, which XLA
+    would otherwise copy into the loop."""
+    classes = logits.shape[-1]
+    if whole.size == 0:
+        return whole
+    rows = logits.reshape(-1, classes)
+    tops = jnp.broadcast_to(shift, logits.shape[:-1] + (1,)).reshape(-1, 1)
+    out = whole.reshape(-1)
+    count = len(out)
+    block = max(1, min(count, 128))
+    order = jnp.nonzero(need.reshape(-1), size=count + block, fill_value=count)[0]
+
+    def step(state):
+        i, out = state
+        at = jax.lax.dynamic_slice(order, (i * block,), (block,))
+        e = jnp.exp(jnp.take(rows, at, axis=0, mode="clip") - jnp.take(tops, at, axis=0,
+                                                                         mode="clip"))
+        return i + 1, out.at[at].set(jnp.sum(jnp.where(e < 1, e, 0), axis=-1), mode="drop")
+    _, out = jax.lax.while_loop(lambda state: state[0] * block < jnp.sum(need),
+                                step, (0, out))
+    return out.reshape(whole.shape)
 
 
 def _weighted_sum_off_top(weights, values, top):
@@ -114,15 +150,16 @@ def _logsumexp(u):
     gradient is the softmax."""
     m, top = _shift(u)
     m = jnp.where(jnp.isfinite(m), m, 0)
-    return m + jnp.log1p(_sum_off_top(jnp.exp(u - m), top))
+    return m + jnp.log1p(_sum_off_top(jnp.exp(u - m), top, u, m))
 
 
 def _log_softmax(u):
     """log softmax(u) = (u - m) - log1p(Σ_(j≠top) e^(u_j - m)), m = max_j u_j at the top:
     nothing overflows, and at the top, where the log is near 0, no digit is lost to m."""
     m, top = _shift(u)
-    shifted = u - jnp.where(jnp.isfinite(m), m, 0)
-    return shifted - jnp.log1p(_sum_off_top(jnp.exp(shifted), top))
+    m = jnp.where(jnp.isfinite(m), m, 0)
+    shifted = u - m
+    return shifted - jnp.log1p(_sum_off_top(jnp.exp(shifted), top, u, m))
 
 
 def _softmax(u):

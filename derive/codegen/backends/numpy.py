@@ -65,9 +65,9 @@ def line(code: Line, comment: str) -> str:
         f"{code.name} = {args}  # {comment}"
 
 
-def calls(ops: set[str]) -> set[str]:
-    """The functions that lines of ``ops`` call."""
-    return {OPS[op][0] for op in ops if op}
+def calls(code: list[Line]) -> set[str]:
+    """The functions that the lines ``code`` call."""
+    return {OPS[c.op][0] for c in code if c.op}
 
 
 def runtime(called: set[str]) -> str:

@@ -77,9 +77,9 @@ def line(code: Line, comment: str) -> str:
     return f"{code.name} = {call}({args})  # {comment}"
 
 
-def calls(ops: set[str]) -> set[str]:
-    """The functions that lines of ``ops`` call."""
-    return {OPS[op][0] for op in ops if op}
+def calls(code: list[Line]) -> set[str]:
+    """The functions that the lines ``code`` call."""
+    return {OPS[c.op][0] for c in code if c.op}
 
 
 #: The helpers a module may include, the argument checks and operators first.
