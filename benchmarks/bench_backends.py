@@ -14,9 +14,10 @@ Each contestant runs in a fresh process (PyTorch's worker threads keep spinning 
 and would slow whatever ran next in the same process), on modules generated beforehand by this
 script into a temporary folder, so that no process holds SymPy.  In each process a plain copy
 of the logits (read once, written once: the memory-traffic floor of a fused loss-and-gradient)
-is timed too, and every figure is also given as a ratio to it.  Peak extra memory is the growth
-of the process's peak resident set (ru_maxrss) over the timed calls, beyond the logits; on a
-GPU it would be torch.cuda.max_memory_allocated.  Medians of --repeat calls after warm-up, in
+is timed too, and every figure is also given as a ratio to it; in the torch processes, so are
+torch.exp and 2^(x log2 e) of the shifted logits, the two ways of computing e^x.  Peak extra
+memory is the growth of the process's peak resident set (ru_maxrss) over the timed calls,
+beyond the logits; on a GPU it would be torch.cuda.max_memory_allocated.  Medians of --repeat calls after warm-up, in
 each of --rounds processes a contestant, run in turn with its peer's; each figure is from the
 process whose median is the median of those.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -104,9 +106,15 @@ def run_torch(name, folder, rows, classes, repeat):
     ms = _median_ms(step, repeat, lambda out: None)
     extra = _peak_kib() - before
     copy = _median_ms(lambda: z.clone(), repeat, lambda out: None)
+    shifted = z - z.amax(-1, keepdim=True)
+    buffer = torch.empty_like(z)
+    exp = _median_ms(lambda: torch.exp(shifted, out=buffer), repeat, lambda out: None)
+    exp2 = _median_ms(lambda: torch.exp2(torch.mul(shifted, 1 / math.log(2), out=buffer),
+                                         out=buffer), repeat, lambda out: None)
     value, grad = step()
     return {"ms": ms, "floor_ms": copy, "extra_mib": extra / 1024, "loss": float(value),
-            "grad": grad[:2, :4].tolist(), "threads": torch.get_num_threads()}
+            "grad": grad[:2, :4].tolist(), "threads": torch.get_num_threads(),
+            "exp_ms": exp, "exp2_ms": exp2}
 
 
 def run_jax(name, folder, rows, classes, repeat):
@@ -201,6 +209,10 @@ def main(argv=None):
             failed = True
     floors = ", ".join(f"{name} {r['floor_ms']:.2f} ms" for name, r in results.items())
     print(f"copy of the logits (the floor), in each process: {floors}")
+    exps = ", ".join(f"{name} {r['exp_ms']:.2f} and {r['exp2_ms']:.2f} ms"
+                     for name, r in results.items() if "exp_ms" in r)
+    print(f"torch.exp, and 2^(x log2 e) as the generated lines compute e^x in float32 on the "
+          f"CPU, of the shifted logits: {exps}")
     return 1 if failed else 0
 
 

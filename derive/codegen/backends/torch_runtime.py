@@ -6,8 +6,9 @@ other helpers, and this file imports without torch.
 
 Labels and tops are int64 tensors with a trailing axis of length 1.  The helpers run inside a
 loss's custom operator, where no autograd records them: a helper that takes ``out`` may write
-its result there (one of its inputs that nothing later reads), and none synchronises with the
-device.
+its result there (one of its inputs that nothing later reads).  One synchronises with the
+device: :func:`_sum_off_top` asks which rows need their sum taken without the top
+(``torch.nonzero``), so that on the CPU only those rows are summed again.
 """
 import math
 import sys
