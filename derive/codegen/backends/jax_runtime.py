@@ -110,19 +110,24 @@ def _sum_below_one(need, whole, logits, shift):
         return whole
     rows = logits.reshape(-1, classes)
     tops = jnp.broadcast_to(shift, logits.shape[:-1] + (1,)).reshape(-1, 1)
-    out = whole.reshape(-1)
-    count = len(out)
+    count = rows.shape[0]
     block = max(1, min(count, 128))
-    order = jnp.nonzero(need.reshape(-1), size=count + block, fill_value=count)[0]
 
-    def step(state):
-        i, out = state
-        at = jax.lax.dynamic_slice(order, (i * block,), (block,))
-        e = jnp.exp(jnp.take(rows, at, axis=0, mode="clip") - jnp.take(tops, at, axis=0,
-                                                                         mode="clip"))
-        return i + 1, out.at[at].set(jnp.sum(jnp.where(e < 1, e, 0), axis=-1), mode="drop")
-    _, out = jax.lax.while_loop(lambda state: state[0] * block < jnp.sum(need),
-                                step, (0, out))
+    def exact(out):
+        order = jnp.nonzero(need.reshape(-1), size=count + block, fill_value=count)[0]
+
+        def step(state):
+            i, out = state
+            at = jax.lax.dynamic_slice(order, (i * block,), (block,))
+            e = jnp.exp(jnp.take(rows, at, axis=0, mode="clip")
+                        - jnp.take(tops, at, axis=0, mode="clip"))
+            return i + 1, out.at[at].set(jnp.sum(jnp.where(e < 1, e, 0), axis=-1),
+                                         mode="drop")
+        return jax.lax.while_loop(lambda state: state[0] * block < jnp.sum(need),
+                                  step, (0, out))[1]
+    # where no row needs it (as with the logits of an untrained model), not even the rows
+    # are looked for: finding them costs XLA on the CPU a dozen small passes
+    out = jax.lax.cond(jnp.any(need), exact, lambda out: out, whole.reshape(-1))
     return out.reshape(whole.shape)
 
 
