@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_f1efd6b73945::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_460c01135654::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_f1efd6b73945"
+_NAMESPACE = "derive_softmax_cross_entropy_460c01135654"
 
 
 def _custom_op(name):
@@ -219,10 +219,12 @@ def _count(input, total=None):
 def _scale(input, reduction, total=None):
     """The number that makes the gradient of the rows' summed losses that of the reduced loss,
     which the lines take into their factors of one value a row: 1 over the divisor of the mean
-    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"."""
+    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"; in the dtype the logits are
+    computed in, as the other numbers the lines use are (an operation given a number of
+    another dtype first makes a converted copy of it)."""
     if reduction != "mean":
-        return torch.ones((), dtype=torch.float64)
-    return 1 / _count(input, total)
+        return torch.ones((), dtype=_compute_dtype(input))
+    return (1 / _count(input, total)).to(_compute_dtype(input))
 
 
 def _finish(loss, grad, input, reduction, total=None, shared=()):
@@ -462,7 +464,7 @@ def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
     scale = _scale(input, reduction)
-    temperature = torch.as_tensor(temperature, dtype=torch.float64)
+    temperature = torch.as_tensor(temperature, dtype=logits.dtype)
     logits = torch.div(logits, temperature)  # z / T: p is the softmax of z / T
     shift, top = _shift(logits)
     if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
@@ -587,7 +589,7 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
     scale = _scale(input, reduction)
     if labels is None:
         raise ValueError("target: label smoothing takes class indices")
-    epsilon = torch.as_tensor(epsilon, dtype=torch.float64)
+    epsilon = torch.as_tensor(epsilon, dtype=logits.dtype)
     t0 = torch.reciprocal(torch.tensor(logits.shape[-1], dtype=torch.float64))  # 1/K
     t1 = torch.mul(t0, epsilon)  # ε/K
     t2 = logits.shape[-1] * (epsilon)  # K·ε

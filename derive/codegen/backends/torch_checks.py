@@ -179,10 +179,12 @@ def _count(input, total=None):
 def _scale(input, reduction, total=None):
     """The number that makes the gradient of the rows' summed losses that of the reduced loss,
     which the lines take into their factors of one value a row: 1 over the divisor of the mean
-    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"."""
+    (:func:`_count`) for reduction="mean", 1 for "sum" and "none"; in the dtype the logits are
+    computed in, as the other numbers the lines use are (an operation given a number of
+    another dtype first makes a converted copy of it)."""
     if reduction != "mean":
-        return torch.ones((), dtype=torch.float64)
-    return 1 / _count(input, total)
+        return torch.ones((), dtype=_compute_dtype(input))
+    return (1 / _count(input, total)).to(_compute_dtype(input))
 
 
 def _finish(loss, grad, input, reduction, total=None, shared=()):
@@ -264,9 +266,10 @@ def _arguments(values, scalars, arrays, domains):
 
 
 def _values(scalars, arrays, logits, input, names, domains):
-    """The scalars as 0-dimensional tensors, and each per-class array (of shape (K,) or the
-    input's) laid out as the logits, its entries checked against their domains."""
-    out = [torch.as_tensor(value, dtype=torch.float64) for value in scalars]
+    """The scalars as 0-dimensional tensors in the logits' dtype, and each per-class array (of
+    shape (K,) or the input's) laid out as the logits, its entries checked against their
+    domains."""
+    out = [torch.as_tensor(value, dtype=logits.dtype) for value in scalars]
     for name, array in zip(names, arrays):
         if array.shape == input.shape and input.dim() > 1:
             array = _rows_of(array, logits.dtype)

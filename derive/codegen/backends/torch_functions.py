@@ -106,7 +106,7 @@ def _tempered(input: torch.Tensor, target: torch.Tensor, temperature: float,
     """E_T = -Σ_i y_i log p_i with p = softmax(z / T), and ∂E_T/∂z_k = ((Σ_i y_i) p_k - y_k) / T."""
     logits, labels, target = _prepare(input, target)
     scale = _scale(input, reduction)
-    temperature = torch.as_tensor(temperature, dtype=torch.float64)
+    temperature = torch.as_tensor(temperature, dtype=logits.dtype)
     logits = torch.div(logits, temperature)  # z / T: p is the softmax of z / T
     shift, top = _shift(logits)
     if labels is not None:  # y one-hot at the labels: Σ_i y_i f_i = f_c, Σ_i y_i = 1
@@ -191,7 +191,7 @@ def _smoothed(input: torch.Tensor, labels: torch.Tensor, epsilon: float,
     scale = _scale(input, reduction)
     if labels is None:
         raise ValueError("target: label smoothing takes class indices")
-    epsilon = torch.as_tensor(epsilon, dtype=torch.float64)
+    epsilon = torch.as_tensor(epsilon, dtype=logits.dtype)
     ...  # hole: smoothed_target
     shift, top = _shift(logits)
     ...  # hole: smoothed
