@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_460c01135654::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_19f5c7a6d06e::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_460c01135654"
+_NAMESPACE = "derive_softmax_cross_entropy_19f5c7a6d06e"
 
 
 def _custom_op(name):
@@ -332,17 +332,21 @@ def _set_at_label(values, labels, row, logits, out=None):
 def _sum_off_top(exps, top):
     """Σ_j e^(s_j) - 1 for the exponentials of logits shifted by their maximum, whose top is
     exactly e^0 = 1: the whole sum less 1 where that keeps its digits (a sum of the others of
-    at least 1/2), and for the other rows the others summed without the 1 (the first largest
-    entry taken as the top), so that no digit of a tiny sum is lost; NaN for a row of NaN."""
+    at least 1/2), and for the rows whose others sum to between 0 and 1/2 the entries below 1
+    summed on their own, so that no digit of a tiny sum is lost; NaN for a row of NaN.  Such a
+    row has one top (a tie would make the others at least 1), the one entry that the
+    fractional part of e^(s), ``torch.frac``, sets to 0.  Those rows are copied out first where
+    they are fewer than half of them, and otherwise all are taken."""
     others = torch.sum(exps, dim=-1, keepdim=True).sub_(1)
     flat, rows_out = exps.reshape(-1, exps.shape[-1]), others.view(-1, 1)
-    rows = torch.nonzero(rows_out[:, 0] < 0.5)[:, 0]
-    if rows.numel():
-        near = torch.index_select(flat, 0, rows)
-        at_top = torch.argmax(near, dim=-1, keepdim=True)  # the first of the largest
-        value = torch.gather(near, -1, at_top)  # 1, or less where the row has no top (-inf)
-        rows_out[rows] = torch.sum(near.scatter_(-1, at_top, 0), dim=-1, keepdim=True) + (
-            value - 1)
+    need = (rows_out[:, 0] >= 0) & (rows_out[:, 0] < 0.5)
+    rows = torch.nonzero(need)[:, 0]
+    if 2 * rows.numel() > len(rows_out):
+        exact = torch.sum(torch.frac(flat), dim=-1, keepdim=True)
+        rows_out.copy_(torch.where(need[:, None], exact, rows_out))
+    elif rows.numel():
+        near = torch.frac_(torch.index_select(flat, 0, rows))
+        rows_out[rows] = torch.sum(near, dim=-1, keepdim=True)
     return others
 
 

@@ -82,6 +82,30 @@ def test_a_tiny_sum_of_the_others_keeps_its_digits():
     assert tr._sum_off_top(torch.zeros(1, 3, dtype=torch.float64), None).item() == -1
 
 
+@pytest.mark.parametrize("dominated", [5, 60])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_off_top_of_few_and_of_most_rows_whose_top_dominates(dtype, dominated):
+    """Rows whose top dominates, fewer than half of them (copied out) and most of them (all
+    rows taken), among ties, rows of -inf and a NaN: as the NumPy runtime sums them."""
+    rng = np.random.default_rng(8)
+    z = rng.standard_normal((80, 9))
+    z[:dominated, 4] += rng.uniform(20, 60, dominated)
+    z[70, :2] = 7.0
+    z[71] = -np.inf
+    z[72, 3] = np.nan
+    z = z.astype(dtype)
+    with np.errstate(all="ignore"):
+        shift = np.where(np.isfinite(z.max(-1, keepdims=True)), z.max(-1, keepdims=True), 0)
+        exps = np.exp(z - shift).astype(dtype)
+        top = np.argmax(np.where(np.isnan(z), np.inf, z), -1)[:, None]
+        expected = numpy_runtime._sum_off_top(exps.copy(), top)
+    plain = exps.sum(-1, keepdims=True) - 1
+    assert np.sum(np.abs(plain - expected) > 1e-3 * np.abs(expected)) >= dominated // 2
+    got = tr._sum_off_top(torch.from_numpy(exps.copy()), None).numpy()
+    assert np.array_equal(np.isnan(got), np.isnan(expected))  # each row to its own digits
+    np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_labels_and_rows_as_numpy(dtype):
     rng = np.random.default_rng(6)
