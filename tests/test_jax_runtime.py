@@ -291,15 +291,16 @@ def test_imports_without_jax():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.parametrize("dominated", [280, 140])
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
-def test_sum_off_top_keeps_the_digits_of_rows_whose_top_dominates(dtype):
-    """300 rows, most with a top so large that the others sum to less than 1/2 (three blocks of
-    rows computed again), among rows that do not need it, ties, and a NaN: the tiny sums keep
-    their digits where the whole sum less 1 loses them, eagerly, under jit, under vmap and
-    over a batch of batches."""
+def test_sum_off_top_keeps_the_digits_of_rows_whose_top_dominates(dtype, dominated):
+    """300 rows, most or fewer than half (three or two blocks of rows computed again) with a
+    top so large that the others sum to less than 1/2, among rows that do not need it, ties,
+    and a NaN: the tiny sums keep their digits where the whole sum less 1 loses them, eagerly,
+    under jit, under vmap and over a batch of batches."""
     rng = numpy.random.default_rng(3)
     z = rng.standard_normal((300, 9))
-    z[:280, 0] += rng.uniform(20, 60, 280)
+    z[:dominated, 0] += rng.uniform(20, 60, dominated)
     z[290, :2] = 4.0  # a tie: the others sum to at least 1
     z[291, 3] = NAN
     z = z.astype(dtype)
@@ -309,7 +310,7 @@ def test_sum_off_top_keeps_the_digits_of_rows_whose_top_dominates(dtype):
     want = _numpy("_sum_off_top", exps, top)
     plain = exps.sum(-1, keepdims=True) - 1
     lost = numpy.abs(plain - want) > 1e-3 * numpy.abs(want)
-    assert lost.sum() > 100  # the data need the exact sums
+    assert lost.sum() > dominated // 2  # the data need the exact sums
     args = [jnp.asarray(a) for a in (exps, top, z, shift)]
     _same(jax_runtime._sum_off_top(*args), want, dtype)
     _same(jax.jit(jax_runtime._sum_off_top)(*args), want, dtype)
