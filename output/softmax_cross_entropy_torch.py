@@ -37,7 +37,7 @@ Where each formula comes from (derivation, step):
 Conventions are those of torch.nn.functional.cross_entropy: input of shape (C,), (N, C) or
 (N, C, d1, ...), the classes on dim 1; a target of class indices (input.shape without dim 1)
 or of probabilities (the input's shape, not renormalised); reduction "none", "mean" (the
-default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_19f5c7a6d06e::...) whose forward
+default) or "sum". Each loss is a custom operator (derive_softmax_cross_entropy_fc9c55ed225b::...) whose forward
 computes the gradient in the same pass; the gradient flows to the input only, and there is no
 second derivative. float32 and float64 are computed as given, float16 and bfloat16 in float32
 and returned in the input's dtype; CPU and CUDA tensors.
@@ -54,7 +54,7 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_with_grad",
            "SmoothedCrossEntropyLoss", "sigmoid_binary_cross_entropy",
            "sigmoid_binary_cross_entropy_with_grad", "SigmoidBinaryCrossEntropyLoss"]
 
-_NAMESPACE = "derive_softmax_cross_entropy_19f5c7a6d06e"
+_NAMESPACE = "derive_softmax_cross_entropy_fc9c55ed225b"
 
 
 def _custom_op(name):
@@ -351,9 +351,11 @@ def _sum_off_top(exps, top):
 
 
 def _exp(u, out=None):
-    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there about three
-    times as fast as e^u: rounding u log2 e changes the result as much as a change of u in its
-    last digit would, which u, a difference of logits, already carries."""
+    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there faster than
+    e^u, the product included: 1.1 to 1.2 times for shifted logits of N(0, 1)·3, and ten times
+    where many results are subnormal (N(0, 1)·30), which slows its exp down.  Rounding u log2 e
+    changes the result as much as a change of u in its last digit would, which u, a difference
+    of logits, already carries."""
     if u.dtype == torch.float32 and u.device.type == "cpu":
         out = torch.mul(u, 1 / math.log(2), out=out)
         return torch.exp2(out, out=out)

@@ -128,9 +128,11 @@ def _balance_top(grad, top, out=None):
 
 
 def _exp(u, out=None):
-    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there about three
-    times as fast as e^u: rounding u log2 e changes the result as much as a change of u in its
-    last digit would, which u, a difference of logits, already carries."""
+    """e^u.  For float32 on the CPU as 2^(u log2 e), which torch computes there faster than
+    e^u, the product included: 1.1 to 1.2 times for shifted logits of N(0, 1)·3, and ten times
+    where many results are subnormal (N(0, 1)·30), which slows its exp down.  Rounding u log2 e
+    changes the result as much as a change of u in its last digit would, which u, a difference
+    of logits, already carries."""
     if u.dtype == torch.float32 and u.device.type == "cpu":
         out = torch.mul(u, 1 / math.log(2), out=out)
         return torch.exp2(out, out=out)
