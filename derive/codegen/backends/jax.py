@@ -55,23 +55,21 @@ def operand(arg) -> str:
     return _Printer().doprint(arg.value)
 
 
-def _spelling(code: Line) -> tuple[str, str]:
-    """The call and the arguments after the operands of a line.  The shifted logits' entry at
-    the label is z_c - a read from the logits (:func:`.jax_runtime._take_shifted`)."""
+def _spelling(code: Line) -> tuple[str, list[str]]:
+    """The call of a line and its arguments.  The shifted logits' entry at the label is
+    z_c - a read from the logits (:func:`.jax_runtime._take_shifted`)."""
     if code.op == "take" and code.args[0] == Ref(SHIFTED_LOGITS.name):
-        return "_take_shifted", ""
-    return OPS[code.op] if code.op else ("", "")
+        return "_take_shifted", ["logits", "shift", operand(code.args[1])]
+    call, extra = OPS[code.op] if code.op else ("", "")
+    return call, ([f'"{p}"' for p in code.params] + [operand(a) for a in code.args]
+                  + ([extra] if extra else []))
 
 
 def line(code: Line, comment: str) -> str:
     """``code`` as a line of Python, with its comment."""
-    call, extra = _spelling(code)
-    if call == "_take_shifted":
-        return f"{code.name} = _take_shifted(logits, shift, {operand(code.args[1])})  # {comment}"
-    args = ", ".join([f'"{p}"' for p in code.params] + [operand(a) for a in code.args]
-                     + ([extra] if extra else []))
-    return f"{code.name} = {call}({args})  # {comment}" if call else \
-        f"{code.name} = {args}  # {comment}"
+    call, args = _spelling(code)
+    return f"{code.name} = {call}({', '.join(args)})  # {comment}" if call else \
+        f"{code.name} = {', '.join(args)}  # {comment}"
 
 
 def calls(code: list[Line]) -> set[str]:
